@@ -1,0 +1,1 @@
+"""Canopy services, one package per bounded context, plus the shared runtime kit."""

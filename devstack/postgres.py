@@ -74,6 +74,11 @@ class EmbeddedPostgres:
     def log_path(self) -> Path:
         return self.data_dir / "server.log"
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while this instance runs it."""
+        return self._process.pid if self._process is not None else None
+
     def url(self, database: str = DATABASE, user: str = SUPERUSER) -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
@@ -250,7 +255,7 @@ def _can_run(user: ServiceUser, install: Path) -> bool:
     try:
         return all(user.run([str(install / "bin" / name), "--version"]).returncode == 0
                    for name in ("postgres", "initdb"))
-    except PermissionError:
+    except OSError:  # exec itself failed, e.g. EACCES on an ancestor
         return False
 
 
@@ -282,7 +287,7 @@ def _copy_install(install: Path, cache: Path) -> None:
 
 
 def _make_world_readable(root: Path) -> None:
-    for parent, dirs, files in os.walk(root):
+    for parent, _dirs, files in os.walk(root):
         os.chmod(parent, 0o755)
         for name in files:
             path = Path(parent, name)

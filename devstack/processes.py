@@ -164,7 +164,9 @@ class ProcessGroup:
         self._log_dir.mkdir(parents=True, exist_ok=True)
         return open(self._log_dir / f"{name}.log", "a", encoding="utf-8")
 
-    def _forward(self, name: str, process: subprocess.Popen[bytes], log_file: IO[str] | None) -> None:
+    def _forward(
+        self, name: str, process: subprocess.Popen[bytes], log_file: IO[str] | None
+    ) -> None:
         assert process.stdout is not None
         try:
             for raw in process.stdout:

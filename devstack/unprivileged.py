@@ -74,7 +74,8 @@ def ensure_system_user(name: str) -> ServiceUser:
         # A concurrent devstack may have created it first, so look again before failing.
         return _lookup(name)
     except KeyError:
-        raise RuntimeError(f"could not create system user {name}: {result.stderr.strip()}") from None
+        error = result.stderr.strip()
+        raise RuntimeError(f"could not create system user {name}: {error}") from None
 
 
 def _lookup(name: str) -> ServiceUser:
@@ -114,12 +115,12 @@ def _grant_search(directory: Path, user: ServiceUser) -> None:
 
 def _add_acl_search(path: Path, uid: int) -> None:
     entries = _read_acl(path)
-    is_ours = [e[0] == _ACL_USER and e[2] == uid for e in entries]
-    user_perm = _SEARCH | sum(e[1] for e, ours in zip(entries, is_ours) if ours)
+    own = [e for e in entries if e[0] == _ACL_USER and e[2] == uid]
+    kept = [e for e in entries if e not in own and e[0] != _ACL_MASK]
+    user_perm = _SEARCH | (own[0][1] if own else 0)
     group_class = next(e[1] for e in entries if e[0] == _ACL_GROUP_OBJ)
     # Without an existing mask the group class bits are the owning group's; keep them.
     mask = next((e[1] for e in entries if e[0] == _ACL_MASK), group_class)
-    kept = [e for e, ours in zip(entries, is_ours) if not ours and e[0] != _ACL_MASK]
     updated = [*kept, (_ACL_USER, user_perm, uid), (_ACL_MASK, mask | _SEARCH, _ACL_NO_ID)]
     # The kernel requires entries ordered by tag, then by id.
     updated.sort(key=lambda e: (e[0], e[2]))

@@ -2,6 +2,7 @@
 
 import shutil
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -21,19 +22,30 @@ def include_paths() -> list[str]:
     return [str(PROTOS), str(grpc_tools_protos), str(googleapis)]
 
 
-def main() -> int:
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir()
+def generate(into: Path) -> bool:
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     args = ["protoc", *(f"-I{p}" for p in include_paths())]
-    args += [f"--python_out={ROOT}", f"--pyi_out={ROOT}", f"--grpc_python_out={ROOT}", *sources]
+    args += [f"--python_out={into}", f"--pyi_out={into}", f"--grpc_python_out={into}", *sources]
     if protoc.main(args) != 0:
-        print("protoc failed", file=sys.stderr)
-        return 1
-    for folder in [OUT, *[p for p in OUT.rglob("*") if p.is_dir()]]:
+        return False
+    package = into / "canopy"
+    for folder in [package, *[p for p in package.rglob("*") if p.is_dir()]]:
         (folder / "__init__.py").write_text(HEADER)
-    for generated in OUT.rglob("*_pb2*.py*"):
+    for generated in package.rglob("*_pb2*.py*"):
         generated.write_text(HEADER + generated.read_text())
+    return True
+
+
+def main() -> int:
+    """Generate into a scratch folder, then swap it in, so a failed run leaves the old code."""
+    with tempfile.TemporaryDirectory(dir=ROOT, prefix=".protos-") as scratch:
+        if not generate(Path(scratch)):
+            print("protoc failed", file=sys.stderr)
+            return 1
+        old = Path(scratch) / "old"
+        if OUT.exists():
+            OUT.rename(old)
+        (Path(scratch) / "canopy").rename(OUT)
     return 0
 
 

@@ -27,6 +27,8 @@ class RuntimeConfig(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     # Ed25519 private key (32-byte seed, base64) signing and verifying context tokens.
     context_key: str = ""
+    # AES-256 key-encryption key (32 bytes, base64) wrapping data keys and signing keys at rest.
+    key_encryption_key: str = ""
     grpc_host: str = "127.0.0.1"
     log_level: str = "INFO"
     identity_address: str = f"127.0.0.1:{DEFAULT_PORTS['identity']}"

@@ -1,0 +1,1 @@
+"""Cross-service tests and the joint fixtures every test suite uses."""

@@ -62,7 +62,11 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._stop_leftover_server()
         self._process = self._spawn()
-        self._wait_until_ready()
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
         log.info("nats %s ready at %s", self.store_dir, self.url)
 
     def stop(self) -> None:
@@ -79,13 +83,16 @@ class EmbeddedNats:
             process.wait()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        argv = [
-            str(nats_server_binary()),
-            "-js", "-sd", str(self.store_dir),
-            "-a", "127.0.0.1", "-p", str(self.port),
-            "-m", str(self.monitor_port),
-            "-P", str(self._pid_path),
-        ]
+        options = {
+            "--store_dir": str(self.store_dir),
+            "--addr": "127.0.0.1",
+            "--port": str(self.port),
+            "--http_port": str(self.monitor_port),
+            "--pid": str(self._pid_path),
+        }
+        argv = [str(nats_server_binary()), "--jetstream"]
+        for flag, value in options.items():
+            argv += [flag, value]
         with open(self.log_path, "ab") as log_file:
             self._log_offset = log_file.tell()
             return subprocess.Popen(
@@ -111,7 +118,7 @@ class EmbeddedNats:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
         except OSError:
             return False
-        return is_running(pid) and str(self.store_dir) in argv and "-js" in argv
+        return is_running(pid) and str(self.store_dir) in argv and "--jetstream" in argv
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None
@@ -119,20 +126,24 @@ class EmbeddedNats:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"nats-server exited with code {self._process.returncode}:\n"
-                                   f"{self._log_tail()}")
-            if _responds_ok(health):
+                raise RuntimeError(
+                    f"nats-server exited with code {self._process.returncode}:\n{self._log_tail()}"
+                )
+            # Our own log proves our listeners are up; another server may hold the ports.
+            if "Server is ready" in self._log_since_start() and _responds_ok(health):
                 return
             time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"nats-server did not become healthy within {START_TIMEOUT:.0f}s:\n"
-                           f"{self._log_tail()}")
+        raise TimeoutError(
+            f"nats-server did not become healthy within {START_TIMEOUT:.0f}s:\n{self._log_tail()}"
+        )
 
-    def _log_tail(self, lines: int = 30) -> str:
+    def _log_since_start(self) -> str:
         with open(self.log_path, "rb") as log_file:
             log_file.seek(self._log_offset)
-            text = log_file.read().decode("utf-8", errors="replace")
-        return "\n".join(text.rstrip().splitlines()[-lines:])
+            return log_file.read().decode("utf-8", errors="replace")
+
+    def _log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self._log_since_start().rstrip().splitlines()[-lines:])
 
 
 def nats_server_binary() -> Path:

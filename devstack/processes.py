@@ -100,8 +100,9 @@ class ProcessGroup:
             target=self._forward, args=(name, process, self._open_log(name)), daemon=True
         )
         reader.start()
-        self._children[name] = _Child(argv=argv, env=env or {}, cwd=cwd, process=process,
-                                      reader=reader)
+        self._children[name] = _Child(
+            argv=argv, env=env or {}, cwd=cwd, process=process, reader=reader
+        )
         log.info("started %s (pid %d): %s", name, process.pid, " ".join(argv))
         return process
 
@@ -151,8 +152,9 @@ class ProcessGroup:
             try:
                 child.process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("pid %d ignored SIGTERM for %.0fs; killing it",
-                            child.process.pid, timeout)
+                log.warning(
+                    "pid %d ignored SIGTERM for %.0fs; killing it", child.process.pid, timeout
+                )
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
         for child in children:
@@ -200,8 +202,9 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
                 return
         except OSError:
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"nothing accepted connections on {host}:{port} "
-                                   f"within {timeout:.0f}s") from None
+                raise TimeoutError(
+                    f"nothing accepted connections on {host}:{port} within {timeout:.0f}s"
+                ) from None
             time.sleep(0.05)
 
 

@@ -65,11 +65,8 @@ def ensure_system_user(name: str) -> ServiceUser:
         return _lookup(name)
     except KeyError:
         pass
-    result = subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-         "--user-group", name],
-        capture_output=True, text=True, check=False,
-    )
+    flags = ["--system", "--no-create-home", "--shell=/usr/sbin/nologin", "--user-group"]
+    result = subprocess.run(["useradd", *flags, name], capture_output=True, text=True, check=False)
     try:
         # A concurrent devstack may have created it first, so look again before failing.
         return _lookup(name)

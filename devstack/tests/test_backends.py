@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from devstack.nats import EmbeddedNats
+from devstack.ports import free_port
 from devstack.postgres import SERVICE_USER, EmbeddedPostgres
 from devstack.processes import ExitedProcess, ProcessGroup, is_running, wait_for_port
-from devstack.ports import free_port
 
 T = TypeVar("T")
 
@@ -110,8 +110,9 @@ def test_process_group_stops_children_and_reports_unexpected_exits(tmp_path: Pat
     sleeper = [sys.executable, "-c", "import time; print('up'); time.sleep(60)"]
     quitter = [sys.executable, "-c", "import sys; print('bye'); sys.exit(3)"]
 
-    with ProcessGroup(sink=lambda name, line: lines.append((name, line)),
-                      log_dir=tmp_path / "logs") as group:
+    with ProcessGroup(
+        sink=lambda name, line: lines.append((name, line)), log_dir=tmp_path / "logs"
+    ) as group:
         group.start("sleeper", sleeper)
         group.start("quitter", quitter)
         exited = _eventually(group.poll)

@@ -87,6 +87,7 @@ class ProcessGroup:
         merged = {**os.environ, **(env or {})}
         # Python children would otherwise block-buffer their output into our pipe.
         merged.setdefault("PYTHONUNBUFFERED", "1")
+        log_file = self._open_log(name)
         process = subprocess.Popen(
             argv,
             env=merged,
@@ -96,9 +97,7 @@ class ProcessGroup:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        reader = threading.Thread(
-            target=self._forward, args=(name, process, self._open_log(name)), daemon=True
-        )
+        reader = threading.Thread(target=self._forward, args=(name, process, log_file), daemon=True)
         reader.start()
         self._children[name] = _Child(
             argv=argv, env=env or {}, cwd=cwd, process=process, reader=reader
@@ -122,7 +121,10 @@ class ProcessGroup:
         return exited
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Send `sig` to `name`'s process group; with SIGKILL, also wait until it is gone."""
+        """Send `sig` to `name`'s process group; with SIGKILL, also wait until it is gone.
+
+        The child counts as deliberately stopped: `poll` will not report its exit.
+        """
         child = self._children[name]
         child.stopping = True
         _signal_group(child.process, sig)

@@ -2,6 +2,7 @@
 
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {
@@ -16,15 +17,21 @@ DEFAULT_PORTS = {
 class RuntimeConfig(BaseSettings):
     """What every service process needs; a service's own config subclasses it."""
 
-    model_config = SettingsConfigDict(env_prefix="CANOPY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CANOPY_", extra="ignore", populate_by_name=True)
 
     # A URL with rights to create roles (migrations) or any URL whose user we swap for the
     # service's own roles: `<schema>_app` to serve, `<schema>_owner` to migrate.
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/canopy"
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/canopy",
+        validation_alias=AliasChoices("CANOPY_DATABASE_URL", "DATABASE_URL", "database_url"),
+    )
     app_database_url: str | None = None
     owner_database_url: str | None = None
     database_role_password: str | None = None
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222",
+        validation_alias=AliasChoices("CANOPY_NATS_URL", "NATS_URL", "nats_url"),
+    )
     # Ed25519 private key (32-byte seed, base64) signing and verifying context tokens.
     context_key: str = ""
     # AES-256 key-encryption key (32 bytes, base64) wrapping data keys and signing keys at rest.

@@ -1,0 +1,1 @@
+"""`canopy`: the operator's command line (bootstrap accounts, keys and schemas)."""

@@ -1,0 +1,1 @@
+"""Identity: users, memberships, roles and grants, sign-in tokens, permission resolution."""

@@ -1,0 +1,1 @@
+"""Identity adapters: database, gRPC and events."""

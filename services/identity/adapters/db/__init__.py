@@ -1,0 +1,1 @@
+"""Identity tables and repositories (SQLAlchemy Core)."""

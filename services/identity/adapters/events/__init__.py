@@ -1,0 +1,1 @@
+"""Identity event handlers (consumers) and event builders."""

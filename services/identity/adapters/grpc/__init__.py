@@ -1,0 +1,1 @@
+"""The IdentityService servicer: translates protos to use cases and back."""

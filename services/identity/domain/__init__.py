@@ -1,0 +1,1 @@
+"""Identity rules in plain Python: preset roles, password and email policy, token claims."""

@@ -1,0 +1,1 @@
+"""Identity service tests: domain unit tests and integration tests on PostgreSQL and NATS."""

@@ -1,0 +1,1 @@
+"""Tenancy: accounts, tenants, tenant mapping codes and the accounts' data keys."""

@@ -1,0 +1,1 @@
+"""Adapters between the tenancy core and the outside: database, gRPC and events."""

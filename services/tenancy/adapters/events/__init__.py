@@ -1,0 +1,1 @@
+"""Event builders: domain events to canopy.common.v1.Event envelopes."""

@@ -1,0 +1,1 @@
+"""The gRPC servicer: proto requests to use cases and results back to protos."""

@@ -1,0 +1,1 @@
+"""Use cases of the tenancy service and the ports they need."""

@@ -14,6 +14,7 @@ from typing import TypeVar
 import nats
 import psycopg
 import pytest
+from nats.js.api import PubAck
 
 from devstack.nats import EmbeddedNats
 from devstack.ports import free_port
@@ -75,6 +76,7 @@ def test_postgres_start_stops_a_server_left_by_a_killed_run(tmp_path: Path) -> N
     orphaned = EmbeddedPostgres(data_dir=data_dir, durable=False)
     orphaned.start()  # and never stopped, as if its devstack had been killed
     orphaned_pid = orphaned.pid
+    assert orphaned_pid is not None
 
     with EmbeddedPostgres(data_dir=data_dir, durable=False) as server:
         with psycopg.connect(server.admin_url) as conn:
@@ -92,7 +94,7 @@ def test_nats_jetstream_reports_a_repeated_msg_id_as_duplicate(tmp_path: Path) -
     assert second.seq == first.seq
 
 
-async def _publish_twice(url: str) -> tuple[object, object]:
+async def _publish_twice(url: str) -> tuple[PubAck, PubAck]:
     client = await nats.connect(url)
     try:
         jetstream = client.jetstream()

@@ -1,6 +1,8 @@
 """Roles and permissions: the preset roles every account gets, and what people may be granted."""
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 # Granted on the whole account; tenant-group and tenant scopes come later.
 ACCOUNT_SCOPE = "account"
@@ -69,7 +71,7 @@ PRESET_ROLES: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Role:
-    id: str
+    id: uuid.UUID
     name: str
     permissions: tuple[str, ...]
     preset: bool
@@ -83,3 +85,12 @@ def preset_role_rows() -> list[tuple[str, tuple[str, ...]]]:
 def role_name(value: str) -> str:
     """A role name as asked for by a caller: trimmed and lower-case."""
     return value.strip().lower()
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+    scope: str
+    created_at: datetime

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from services.identity.domain.errors import InvalidEmail, WeakPassword
+from services.identity.domain.errors import InvalidDisplayName, InvalidEmail, WeakPassword
 
 MIN_PASSWORD_LENGTH = 12
 # Bounds the work one sign-in can ask of argon2.
@@ -65,9 +65,10 @@ def check_password(password: str, *, email: str) -> None:
 
 
 def display_name(value: str) -> str:
+    """A display name with its whitespace collapsed."""
     name = " ".join(value.split())
     if len(name) > MAX_DISPLAY_NAME_LENGTH:
-        raise InvalidEmail.__base__(  # type: ignore[misc]
+        raise InvalidDisplayName(
             f"display_name must be at most {MAX_DISPLAY_NAME_LENGTH} characters"
         )
     return name

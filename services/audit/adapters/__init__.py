@@ -1,0 +1,1 @@
+"""Adapters between the audit trail and the outside: database, gRPC, events."""

@@ -1,0 +1,1 @@
+"""Consuming every context's events into the audit trail."""

@@ -1,0 +1,1 @@
+"""The AuditService gRPC servicer and its proto translation."""

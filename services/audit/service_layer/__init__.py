@@ -1,0 +1,1 @@
+"""Use cases of the audit trail: record an event, list events, verify a chain."""

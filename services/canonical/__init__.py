@@ -1,0 +1,1 @@
+"""The canonical context: canonical schemas, source schemas and mappings, records and rejects."""

@@ -1,0 +1,1 @@
+"""Adapters of the canonical context: database, gRPC and events."""

@@ -1,0 +1,1 @@
+"""Event handlers: loading files that ingestion received."""

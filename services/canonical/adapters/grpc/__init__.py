@@ -1,0 +1,1 @@
+"""The CanonicalService servicer and the gRPC clients of the peer services."""

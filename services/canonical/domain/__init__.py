@@ -1,0 +1,1 @@
+"""Plain-Python rules of the canonical context: schemas, mapping, dedupe keys, field encryption."""

@@ -1,0 +1,1 @@
+"""Use cases of the canonical context and the ports they need."""

@@ -1,0 +1,122 @@
+"""Repositories over one AsyncSession; row-level security limits them to the session's scope."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Row, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.runtime.errors import AlreadyExists
+from services.tenancy.adapters.db import tables
+from services.tenancy.domain.model import (
+    Account,
+    AccountStatus,
+    Tenant,
+    TenantMappingCode,
+    Tier,
+)
+from services.tenancy.service_layer.ports import StoredDataKey, TenantScope
+
+FIND_ACCOUNT = text(
+    "SELECT id, name, slug, tier, status, created_at, updated_at"
+    " FROM tenancy.find_account(:ref)"
+)
+
+
+def _violated_constraint(error: IntegrityError) -> str:
+    diag = getattr(error.orig, "diag", None)
+    return getattr(diag, "constraint_name", None) or ""
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id,
+        name=row.name,
+        slug=row.slug,
+        tier=Tier(row.tier),
+        status=AccountStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class SqlAccountRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, account: Account) -> None:
+        t = tables.accounts
+        insert = (
+            t.insert()
+            .values(
+                id=account.id,
+                name=account.name,
+                slug=account.slug,
+                tier=account.tier.value,
+                status=account.status.value,
+            )
+            .returning(t.c.created_at, t.c.updated_at)
+        )
+        try:
+            row = (await self.session.execute(insert)).one()
+        except IntegrityError as error:
+            if _violated_constraint(error) == "accounts_slug_key":
+                raise AlreadyExists(
+                    f"an account with slug {account.slug!r} already exists; slugs are unique"
+                ) from None
+            raise
+        account.created_at, account.updated_at = row.created_at, row.updated_at
+
+    async def find(self, ref: str) -> Account | None:
+        row = (await self.session.execute(FIND_ACCOUNT, {"ref": ref})).first()
+        return _account(row) if row else None
+
+    async def get_for_update(self, account_id: uuid.UUID) -> Account | None:
+        t = tables.accounts
+        query = select(t).where(t.c.id == account_id).with_for_update()
+        row = (await self.session.execute(query)).first()
+        return _account(row) if row else None
+
+    async def save_status(self, account: Account) -> None:
+        t = tables.accounts
+        update = (
+            t.update()
+            .where(t.c.id == account.id)
+            .values(status=account.status.value, updated_at=func.now())
+            .returning(t.c.updated_at)
+        )
+        account.updated_at = (await self.session.execute(update)).scalar_one()
+
+
+class SqlDataKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, *, account_id: uuid.UUID, version: int, wrapped_key: bytes) -> None:
+        await self.session.execute(
+            tables.data_keys.insert().values(
+                id=uuid.UUID(int=0) if False else _new_id(),
+                account_id=account_id,
+                version=version,
+                wrapped_key=wrapped_key,
+            )
+        )
+
+    async def get(self, account_id: uuid.UUID, version: int | None) -> StoredDataKey | None:
+        t = tables.data_keys
+        query = select(t.c.version, t.c.wrapped_key).where(
+            t.c.account_id == account_id, t.c.destroyed_at.is_(None)
+        )
+        if version is None:
+            query = query.order_by(t.c.version.desc()).limit(1)
+        else:
+            query = query.where(t.c.version == version)
+        row = (await self.session.execute(query)).first()
+        return StoredDataKey(version=row.version, wrapped_key=row.wrapped_key) if row else None
+
+
+def _new_id() -> uuid.UUID:
+    from services.runtime.ids import new_id
+
+    return new_id()

@@ -1,0 +1,113 @@
+"""The tenancy schema's tables (SQLAlchemy Core), mirroring migrations/versions."""
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+
+from services.runtime.messaging import processed_events_table
+from services.runtime.outbox import outbox_table
+
+SCHEMA = "tenancy"
+
+metadata = MetaData(schema=SCHEMA)
+
+
+def _timestamps() -> list[Column]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("slug", Text, nullable=False),
+    Column("tier", Text, nullable=False, server_default="standard"),
+    Column("status", Text, nullable=False, server_default="active"),
+    *_timestamps(),
+    UniqueConstraint("slug", name="accounts_slug_key"),
+    CheckConstraint(
+        "tier IN ('standard', 'professional', 'enterprise')", name="accounts_tier_check"
+    ),
+    CheckConstraint(
+        "status IN ('active', 'suspended', 'closing', 'closed')", name="accounts_status_check"
+    ),
+)
+
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("wrapped_key", LargeBinary),
+    *_timestamps(),
+    Column("destroyed_at", DateTime(timezone=True)),
+    UniqueConstraint("account_id", "version", name="data_keys_account_version_key"),
+    CheckConstraint("version > 0", name="data_keys_version_check"),
+    CheckConstraint(
+        "destroyed_at IS NOT NULL OR wrapped_key IS NOT NULL", name="data_keys_live_key_check"
+    ),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=False),
+    Column("name", Text, nullable=False),
+    *_timestamps(),
+    Column("deleted_at", DateTime(timezone=True)),
+    UniqueConstraint("account_id", "id", name="tenants_account_id_id_key"),
+    Index(
+        "tenants_account_name_key",
+        "account_id",
+        func.lower(text("name")),
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+)
+
+tenant_mapping_codes = Table(
+    "tenant_mapping_codes",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=False),
+    Column("tenant_id", Uuid, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    *_timestamps(),
+    Column("deleted_at", DateTime(timezone=True)),
+    ForeignKeyConstraint(
+        ["account_id", "tenant_id"],
+        ["tenants.account_id", "tenants.id"],
+        name="tenant_mapping_codes_tenant_fkey",
+    ),
+    Index(
+        "tenant_mapping_codes_source_code_key",
+        "account_id",
+        "source",
+        "code",
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+)
+
+outbox = outbox_table(metadata)
+processed_events = processed_events_table(metadata)

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.runtime.errors import AlreadyExists
+from services.runtime.ids import new_id
 from services.tenancy.adapters.db import tables
 from services.tenancy.domain.model import (
     Account,
@@ -96,7 +97,7 @@ class SqlDataKeyRepository:
     async def add(self, *, account_id: uuid.UUID, version: int, wrapped_key: bytes) -> None:
         await self.session.execute(
             tables.data_keys.insert().values(
-                id=uuid.UUID(int=0) if False else _new_id(),
+                id=new_id(),
                 account_id=account_id,
                 version=version,
                 wrapped_key=wrapped_key,
@@ -116,7 +117,147 @@ class SqlDataKeyRepository:
         return StoredDataKey(version=row.version, wrapped_key=row.wrapped_key) if row else None
 
 
-def _new_id() -> uuid.UUID:
-    from services.runtime.ids import new_id
 
-    return new_id()
+def _tenant(row: Row[Any]) -> Tenant:
+    return Tenant(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _mapping(row: Row[Any]) -> TenantMappingCode:
+    return TenantMappingCode(
+        id=row.id,
+        account_id=row.account_id,
+        tenant_id=row.tenant_id,
+        source=row.source,
+        code=row.code,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class SqlTenantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, tenant: Tenant) -> None:
+        t = tables.tenants
+        insert = (
+            t.insert()
+            .values(id=tenant.id, account_id=tenant.account_id, name=tenant.name)
+            .returning(t.c.created_at, t.c.updated_at)
+        )
+        try:
+            row = (await self.session.execute(insert)).one()
+        except IntegrityError as error:
+            if _violated_constraint(error) == "tenants_account_name_key":
+                raise AlreadyExists(f"a tenant named {tenant.name!r} already exists") from None
+            raise
+        tenant.created_at, tenant.updated_at = row.created_at, row.updated_at
+
+    async def get(
+        self, account_id: uuid.UUID, tenant_id: uuid.UUID, *, within: TenantScope
+    ) -> Tenant | None:
+        t = tables.tenants
+        query = select(t).where(
+            t.c.account_id == account_id, t.c.id == tenant_id, t.c.deleted_at.is_(None)
+        )
+        if within is not None:
+            query = query.where(t.c.id.in_(within))
+        row = (await self.session.execute(query)).first()
+        return _tenant(row) if row else None
+
+    async def list(
+        self, account_id: uuid.UUID, *, within: TenantScope, after: uuid.UUID | None, limit: int
+    ) -> list[Tenant]:
+        t = tables.tenants
+        query = (
+            select(t)
+            .where(t.c.account_id == account_id, t.c.deleted_at.is_(None))
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        if within is not None:
+            query = query.where(t.c.id.in_(within))
+        if after is not None:
+            query = query.where(t.c.id > after)
+        return [_tenant(row) for row in await self.session.execute(query)]
+
+
+class SqlMappingCodeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, mapping: TenantMappingCode) -> None:
+        t = tables.tenant_mapping_codes
+        insert = (
+            t.insert()
+            .values(
+                id=mapping.id,
+                account_id=mapping.account_id,
+                tenant_id=mapping.tenant_id,
+                source=mapping.source,
+                code=mapping.code,
+            )
+            .returning(t.c.created_at, t.c.updated_at)
+        )
+        try:
+            row = (await self.session.execute(insert)).one()
+        except IntegrityError as error:
+            if _violated_constraint(error) == "tenant_mapping_codes_source_code_key":
+                raise AlreadyExists(
+                    f"code {mapping.code!r} of source {mapping.source!r} is already mapped"
+                ) from None
+            raise
+        mapping.created_at, mapping.updated_at = row.created_at, row.updated_at
+
+    async def list(
+        self,
+        account_id: uuid.UUID,
+        *,
+        within: TenantScope,
+        source: str | None,
+        after: uuid.UUID | None,
+        limit: int,
+    ) -> list[TenantMappingCode]:
+        t = tables.tenant_mapping_codes
+        query = (
+            select(t)
+            .where(t.c.account_id == account_id, t.c.deleted_at.is_(None))
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        if within is not None:
+            query = query.where(t.c.tenant_id.in_(within))
+        if source is not None:
+            query = query.where(t.c.source == source)
+        if after is not None:
+            query = query.where(t.c.id > after)
+        return [_mapping(row) for row in await self.session.execute(query)]
+
+    async def resolve(
+        self, account_id: uuid.UUID, *, within: TenantScope, source: str, codes: list[str]
+    ) -> dict[str, uuid.UUID]:
+        codes_table, tenants = tables.tenant_mapping_codes, tables.tenants
+        query = (
+            select(codes_table.c.code, codes_table.c.tenant_id)
+            .join(
+                tenants,
+                (tenants.c.account_id == codes_table.c.account_id)
+                & (tenants.c.id == codes_table.c.tenant_id),
+            )
+            .where(
+                codes_table.c.account_id == account_id,
+                codes_table.c.source == source,
+                codes_table.c.code == func.any(_text_array(codes)),
+                codes_table.c.deleted_at.is_(None),
+                tenants.c.deleted_at.is_(None),
+            )
+        )
+        if within is not None:
+            query = query.where(codes_table.c.tenant_id.in_(within))
+        return {row.code: row.tenant_id for row in await self.session.execute(query)}

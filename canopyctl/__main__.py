@@ -16,7 +16,11 @@ from services.runtime.context import CallContext, ContextTokens, generate_contex
 from services.runtime.keywrap import generate_kek
 
 SERVICES = ("tenancy", "identity", "ingestion", "canonical", "audit")
-OPERATOR_PERMISSIONS = ("tenancy.accounts:create", "tenancy.accounts:read", "tenancy.accounts:manage")
+OPERATOR_PERMISSIONS = (
+    "tenancy.accounts:create",
+    "tenancy.accounts:read",
+    "tenancy.accounts:manage",
+)
 console = Console(stderr=True)
 
 
@@ -57,7 +61,9 @@ async def set_account_status(config: RuntimeConfig, args: argparse.Namespace) ->
     async with grpc.aio.insecure_channel(config.tenancy_address) as channel:
         tenancy = tenancy_pb2_grpc.TenancyServiceStub(channel)
         metadata = tokens.metadata(operator(None, *OPERATOR_PERMISSIONS))
-        found = await tenancy.GetAccount(tenancy_pb2.GetAccountRequest(account=args.account), metadata=metadata)
+        found = await tenancy.GetAccount(
+            tenancy_pb2.GetAccountRequest(account=args.account), metadata=metadata
+        )
         if args.command == "suspend":
             request = tenancy_pb2.SuspendAccountRequest(account_id=found.id, reason=args.reason)
             account = await tenancy.SuspendAccount(request, metadata=metadata)
@@ -96,7 +102,9 @@ def parser() -> argparse.ArgumentParser:
         if verb == "suspend":
             command.add_argument("--reason", default="")
 
-    schemas = groups.add_parser("migrate", help="migrate every service's schema (or the named ones)")
+    schemas = groups.add_parser(
+        "migrate", help="migrate every service's schema (or the named ones)"
+    )
     schemas.add_argument("service", nargs="*", help=f"any of {', '.join(SERVICES)}")
 
     groups.add_parser("keys", help="print fresh CANOPY_CONTEXT_KEY and CANOPY_KEY_ENCRYPTION_KEY")

@@ -1,4 +1,4 @@
-"""`python -m devstack run`: the whole platform on this machine until Ctrl-C (what `make run` does)."""
+"""`python -m devstack run`: the whole platform on this machine until Ctrl-C (`make run`)."""
 
 import argparse
 import logging
@@ -46,12 +46,27 @@ def run(var_dir: Path) -> None:
 def print_welcome(stack: Stack) -> None:
     table = Table(title="Canopy is running (Ctrl-C stops everything)", show_header=False)
     table.add_row("gateway", stack.gateway_url)
-    table.add_row("admin login", f"{seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (account '{seed.DEMO_SLUG}')")
-    table.add_row("SFTP", f"127.0.0.1:{stack.ports.sftp}  login {seed.SFTP_USERNAME} / {seed.SFTP_PASSWORD}")
+    table.add_row(
+        "admin login", f"{seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (account '{seed.DEMO_SLUG}')"
+    )
+    table.add_row(
+        "SFTP", f"127.0.0.1:{stack.ports.sftp}  login {seed.SFTP_USERNAME} / {seed.SFTP_PASSWORD}"
+    )
     table.add_row("demo file", str(REPO / "devstack" / "demo" / "customers_demo.csv"))
-    table.add_row("upload", f"sftp -P {stack.ports.sftp} {seed.SFTP_USERNAME}@127.0.0.1  then  put customers_demo.csv customers_demo.csv")
-    table.add_row("token", f"curl -s {stack.gateway_url}/v1/auth/token -d '{{\"email\":\"{seed.ADMIN_EMAIL}\",\"password\":\"{seed.ADMIN_PASSWORD}\"}}'")
-    table.add_row("records", f"curl -s -H 'Authorization: Bearer $TOKEN' {stack.gateway_url}/v1/records/customer")
+    table.add_row(
+        "upload",
+        f"sftp -P {stack.ports.sftp} {seed.SFTP_USERNAME}@127.0.0.1"
+        "  then  put customers_demo.csv customers_demo.csv",
+    )
+    table.add_row(
+        "token",
+        f"curl -s {stack.gateway_url}/v1/auth/token"
+        f' -d \'{{"email":"{seed.ADMIN_EMAIL}","password":"{seed.ADMIN_PASSWORD}"}}\'',
+    )
+    table.add_row(
+        "records",
+        f"curl -s -H 'Authorization: Bearer $TOKEN' {stack.gateway_url}/v1/records/customer",
+    )
     table.add_row("database", stack.database_url)
     table.add_row("NATS", stack.nats_url)
     console.print(table)

@@ -1,4 +1,4 @@
-"""The demo account `make run` seeds: a tenant, a mapping code, a source schema, a drop zone, a login.
+"""The demo account `make run` seeds: tenant, mapping code, source schema, drop zone, login.
 
 Everything but the account goes through the public HTTP API, as a customer's admin would do it.
 Running it again reuses what is already there.
@@ -23,8 +23,16 @@ DMS_CUSTOMERS = {
     "name": SOURCE,
     "canonical_schema": "customer",
     "columns": [
-        "customer_id", "dealer_code", "first_name", "last_name", "email",
-        "phone", "birth_date", "gender", "city", "postal_code",
+        "customer_id",
+        "dealer_code",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "birth_date",
+        "gender",
+        "city",
+        "postal_code",
     ],
     "source_id_column": "customer_id",
     "tenant_code_column": "dealer_code",
@@ -53,27 +61,58 @@ class Demo:
 def seed(gateway_url: str, env: dict[str, str]) -> Demo:
     """Seed through the operator CLI (configured by `env`) and the gateway at `gateway_url`."""
     subprocess.run(
-        [sys.executable, "-m", "canopyctl", "accounts", "create", "--name", "Demo Motors Group",
-         "--slug", DEMO_SLUG, "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD],
+        [
+            sys.executable,
+            "-m",
+            "canopyctl",
+            "accounts",
+            "create",
+            "--name",
+            "Demo Motors Group",
+            "--slug",
+            DEMO_SLUG,
+            "--admin-email",
+            ADMIN_EMAIL,
+            "--admin-password",
+            ADMIN_PASSWORD,
+        ],
         env={**os.environ, **env},
         check=False,  # ALREADY_EXISTS when the demo account is there from an earlier run
     )
     with httpx.Client(base_url=gateway_url, timeout=30) as http:
-        token = _ok(http.post("/v1/auth/token", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        http.headers.update({"Authorization": f"Bearer {token['access_token']}", "X-Account": DEMO_SLUG})
-        tenant = _find_or_create(http, "/v1/tenants", "tenants", "name", {"name": "Demo Motors North"})
+        token = _ok(
+            http.post("/v1/auth/token", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        )
+        http.headers.update(
+            {"Authorization": f"Bearer {token['access_token']}", "X-Account": DEMO_SLUG}
+        )
+        tenant = _find_or_create(
+            http, "/v1/tenants", "tenants", "name", {"name": "Demo Motors North"}
+        )
         codes = _ok(http.get("/v1/tenant-mapping-codes", params={"source": SOURCE}))["codes"]
         if not any(c["code"] == DEALER_CODE for c in codes):
-            _ok(http.post("/v1/tenant-mapping-codes",
-                          json={"tenant_id": tenant["id"], "source": SOURCE, "code": DEALER_CODE}))
+            _ok(
+                http.post(
+                    "/v1/tenant-mapping-codes",
+                    json={"tenant_id": tenant["id"], "source": SOURCE, "code": DEALER_CODE},
+                )
+            )
         _find_or_create(http, "/v1/source-schemas", "source_schemas", "name", DMS_CUSTOMERS)
         zone = _find_or_create(
-            http, "/v1/dropzones", "dropzones", "name",
-            {"name": "dms", "tenant_ids": [tenant["id"]],
-             "routes": [{"pattern": "customers_*.csv", "source_schema": SOURCE}]},
+            http,
+            "/v1/dropzones",
+            "dropzones",
+            "name",
+            {
+                "name": "dms",
+                "tenant_ids": [tenant["id"]],
+                "routes": [{"pattern": "customers_*.csv", "source_schema": SOURCE}],
+            },
         )
-        login = http.post(f"/v1/dropzones/{zone['id']}/logins",
-                          json={"username": SFTP_USERNAME, "password": SFTP_PASSWORD})
+        login = http.post(
+            f"/v1/dropzones/{zone['id']}/logins",
+            json={"username": SFTP_USERNAME, "password": SFTP_PASSWORD},
+        )
         if login.status_code != 409:
             _ok(login)
         return Demo(account_id=tenant["account_id"], dropzone_id=zone["id"])
@@ -88,5 +127,7 @@ def _find_or_create(http: httpx.Client, path: str, key: str, name_field: str, bo
 
 def _ok(response: httpx.Response) -> dict:
     if response.status_code >= 400:
-        raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.text}")
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path}: {response.text}"
+        )
     return response.json()

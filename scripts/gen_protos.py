@@ -1,6 +1,5 @@
 """Generate Python code (messages, typing stubs, gRPC stubs) from protos/ into canopy/."""
 
-import shutil
 import sys
 import tempfile
 from importlib import resources

@@ -28,7 +28,7 @@ def new_event(
     ctx: CallContext | None = None,
     tenant_id: uuid.UUID | None = None,
 ) -> events_pb2.Event:
-    """An envelope for `payload`; `event_type` is also the subject (canopy.<context>.<entity>.<verb>)."""
+    """An envelope for `payload`; its type is its subject: canopy.<context>.<entity>.<verb>."""
     if not event_type.startswith("canopy.") or event_type.split(".")[1] not in CONTEXTS:
         raise ValueError(f"event type must be canopy.<context>.<entity>.<verb>: {event_type}")
     event = events_pb2.Event(

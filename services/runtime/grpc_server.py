@@ -1,4 +1,4 @@
-"""The gRPC server every service runs: context verification, permission checks, health, reflection."""
+"""The gRPC server of every service: context tokens, permission checks, health, reflection."""
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -140,7 +140,9 @@ async def start_grpc_server(
     names = [svc.full_name for svc in services_of(*pb2_modules)]
     for name in [*names, ""]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
     server.add_insecure_port(address)
     await server.start()
     log.info("gRPC serving", extra={"fields": {"address": address, "services": names}})

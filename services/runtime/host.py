@@ -31,7 +31,9 @@ class Backends:
 
 
 @asynccontextmanager
-async def open_backends(config: RuntimeConfig, *, schema: str, pool_size: int = 10) -> AsyncIterator[Backends]:
+async def open_backends(
+    config: RuntimeConfig, *, schema: str, pool_size: int = 10
+) -> AsyncIterator[Backends]:
     """The database (as the schema's app role), NATS with every stream, and the token keys."""
     db = Database(config.app_url(schema), pool_size=pool_size)
     nc = await connect_nats(config.nats_url, name=schema)
@@ -53,7 +55,9 @@ class ServiceApp:
     loops: list[Loop] = field(default_factory=list)
 
 
-async def serve(app: ServiceApp, *, address: str, tokens: ContextTokens, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    app: ServiceApp, *, address: str, tokens: ContextTokens, stop: asyncio.Event | None = None
+) -> None:
     """Serve until SIGINT/SIGTERM (or `stop`); a background loop that dies stops the process."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

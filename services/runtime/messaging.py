@@ -118,7 +118,9 @@ class EventConsumer:
             event = events_pb2.Event.FromString(message.data)
             event_id = uuid.UUID(event.id)
         except Exception:
-            log.error("undecodable event terminated", extra={"fields": {"subject": message.subject}})
+            log.error(
+                "undecodable event terminated", extra={"fields": {"subject": message.subject}}
+            )
             await message.term()
             return
         correlation_id.set(event.correlation_id)
@@ -155,5 +157,7 @@ class EventConsumer:
             log.exception("event handling failed for good", extra={"fields": fields})
             await message.term()
         else:
-            log.warning("event handling failed; redelivering", exc_info=True, extra={"fields": fields})
+            log.warning(
+                "event handling failed; redelivering", exc_info=True, extra={"fields": fields}
+            )
             await message.nak(delay=min(30.0, 0.5 * 2**delivered))

@@ -89,7 +89,9 @@ def run_env() -> None:
 # Helpers for migration scripts, so every service creates the shared tables the same way.
 
 
-def grant_app(op: Operations, schema: str, table: str, privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> None:
+def grant_app(
+    op: Operations, schema: str, table: str, privileges: str = "SELECT, INSERT, UPDATE, DELETE"
+) -> None:
     op.execute(f"GRANT {privileges} ON {schema}.{table} TO {schema}_app")
 
 
@@ -106,7 +108,9 @@ def create_outbox(op: Operations, schema: str) -> None:
         " id uuid PRIMARY KEY, subject text NOT NULL, envelope bytea NOT NULL,"
         " created_at timestamptz NOT NULL DEFAULT now(), published_at timestamptz)"
     )
-    op.execute(f"CREATE INDEX outbox_unpublished ON {schema}.outbox (id) WHERE published_at IS NULL")
+    op.execute(
+        f"CREATE INDEX outbox_unpublished ON {schema}.outbox (id) WHERE published_at IS NULL"
+    )
     grant_app(op, schema, "outbox", "SELECT, INSERT, UPDATE")
 
 

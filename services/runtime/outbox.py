@@ -5,8 +5,20 @@ import logging
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
-from sqlalchemy import Column, DateTime, Index, LargeBinary, MetaData, Table, Text, Uuid, func
-from sqlalchemy import select, text, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from canopy.common.v1 import events_pb2

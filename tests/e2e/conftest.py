@@ -77,7 +77,9 @@ class AccountAdmin:
 
 
 def ok(response: httpx.Response) -> dict:
-    assert response.status_code < 400, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    assert response.status_code < 400, (
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    )
     return response.json()
 
 
@@ -85,8 +87,17 @@ async def new_account(stack: Stack, prefix: str = "acme") -> AccountAdmin:
     slug = f"{prefix}-{uuid.uuid4().hex[:8]}"
     email, password = f"admin@{slug}.example", "correct-horse-battery"
     created = canopy(
-        stack, "accounts", "create", "--name", slug.title(), "--slug", slug,
-        "--admin-email", email, "--admin-password", password,
+        stack,
+        "accounts",
+        "create",
+        "--name",
+        slug.title(),
+        "--slug",
+        slug,
+        "--admin-email",
+        email,
+        "--admin-password",
+        password,
     )
     assert created.returncode == 0, created.stderr
     http = httpx.AsyncClient(base_url=stack.gateway_url, timeout=30)
@@ -98,19 +109,27 @@ async def new_account(stack: Stack, prefix: str = "acme") -> AccountAdmin:
 
 async def sftp_upload(stack: Stack, username: str, password: str, name: str, data: bytes) -> None:
     async with asyncssh.connect(
-        "127.0.0.1", stack.ports.sftp, username=username, password=password,
-        known_hosts=None, client_keys=None,
+        "127.0.0.1",
+        stack.ports.sftp,
+        username=username,
+        password=password,
+        known_hosts=None,
+        client_keys=None,
     ) as connection:
         async with connection.start_sftp_client() as sftp:
             async with sftp.open(name, "wb") as remote:
                 await remote.write(data)
 
 
-async def wait_for_file(admin: AccountAdmin, name: str, *, count: int = 1, timeout: float = 60) -> list[dict]:
+async def wait_for_file(
+    admin: AccountAdmin, name: str, *, count: int = 1, seconds: float = 60
+) -> list[dict]:
     """The files called `name`, newest first, once `count` of them reached a final status."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + seconds
     while True:
-        files = [f for f in (await admin.get("/v1/files", page_size=500))["files"] if f["name"] == name]
+        files = [
+            f for f in (await admin.get("/v1/files", page_size=500))["files"] if f["name"] == name
+        ]
         if len(files) >= count and all(f["status"] in FINAL_STATUSES for f in files):
             return files
         assert asyncio.get_running_loop().time() < deadline, f"{name} not final: {files}"

@@ -9,18 +9,23 @@ import pytest
 from devstack.stack import Stack
 from tests.e2e.conftest import AccountAdmin, new_account, sftp_upload, wait_for_file
 
-HEADER = "customer_id,dealer_code,first_name,last_name,email,phone,birth_date,gender,city,postal_code"
-GOOD_AND_BAD = "\n".join(
-    [
-        HEADER,
-        "C-1,N01,Anna,Berg,anna.berg@example.com,+4930123456,1984-03-12,F,Berlin,10115",
-        "C-2,N01,Jonas,Keller,jonas@example.com,+4940987654,1979-11-02,M,Hamburg,20095",
-        "C-3,N01, Mira ,Schulz,MIRA@example.com,+4989555123,1991-07-23,F,Munich,80331",
-        "C-4,N01,Paul,,not-an-email,+4969111222,1988-13-30,X,Frankfurt,60311",
-        "C-5,ZZ9,Lena,Fischer,lena@example.com,+4922133344,1995-05-05,F,Cologne,50667",
-        "C-6,N01,too,few,fields",
-    ]
-).encode() + b"\n"
+HEADER = (
+    "customer_id,dealer_code,first_name,last_name,email,phone,birth_date,gender,city,postal_code"
+)
+GOOD_AND_BAD = (
+    "\n".join(
+        [
+            HEADER,
+            "C-1,N01,Anna,Berg,anna.berg@example.com,+4930123456,1984-03-12,F,Berlin,10115",
+            "C-2,N01,Jonas,Keller,jonas@example.com,+4940987654,1979-11-02,M,Hamburg,20095",
+            "C-3,N01, Mira ,Schulz,MIRA@example.com,+4989555123,1991-07-23,F,Munich,80331",
+            "C-4,N01,Paul,,not-an-email,+4969111222,1988-13-30,X,Frankfurt,60311",
+            "C-5,ZZ9,Lena,Fischer,lena@example.com,+4922133344,1995-05-05,F,Cologne,50667",
+            "C-6,N01,too,few,fields",
+        ]
+    ).encode()
+    + b"\n"
+)
 
 
 def source_schema(name: str) -> dict:
@@ -31,7 +36,11 @@ def source_schema(name: str) -> dict:
         "source_id_column": "customer_id",
         "tenant_code_column": "dealer_code",
         "field_mappings": [
-            {"canonical_field": "first_name", "source_column": "first_name", "transforms": ["trim"]},
+            {
+                "canonical_field": "first_name",
+                "source_column": "first_name",
+                "transforms": ["trim"],
+            },
             {"canonical_field": "last_name", "source_column": "last_name", "transforms": ["trim"]},
             {"canonical_field": "email", "source_column": "email", "transforms": ["trim", "lower"]},
             {"canonical_field": "phone", "source_column": "phone"},
@@ -45,17 +54,26 @@ def source_schema(name: str) -> dict:
 
 
 async def set_up_drop_zone(stack: Stack, admin: AccountAdmin) -> tuple[dict, dict, str]:
-    """A tenant with dealer code N01, a source schema, a drop zone routing customers_*.csv, a login."""
+    """Tenant with dealer code N01, source schema, drop zone routing customers_*.csv, login."""
     tenant = await admin.post("/v1/tenants", {"name": "North"})
-    await admin.post("/v1/tenant-mapping-codes", {"tenant_id": tenant["id"], "source": "dms", "code": "N01"})
+    await admin.post(
+        "/v1/tenant-mapping-codes", {"tenant_id": tenant["id"], "source": "dms", "code": "N01"}
+    )
     schema = source_schema("dms")
     await admin.post("/v1/source-schemas", schema)
     zone = await admin.post(
         "/v1/dropzones",
-        {"name": "dms", "tenant_ids": [tenant["id"]], "routes": [{"pattern": "customers_*.csv", "source_schema": "dms"}]},
+        {
+            "name": "dms",
+            "tenant_ids": [tenant["id"]],
+            "routes": [{"pattern": "customers_*.csv", "source_schema": "dms"}],
+        },
     )
     username = f"sftp-{uuid.uuid4().hex[:10]}"
-    await admin.post(f"/v1/dropzones/{zone['id']}/logins", {"username": username, "password": "a-long-sftp-password"})
+    await admin.post(
+        f"/v1/dropzones/{zone['id']}/logins",
+        {"username": username, "password": "a-long-sftp-password"},
+    )
     return tenant, zone, username
 
 
@@ -64,7 +82,9 @@ async def loaded(stack: Stack) -> dict:
     """Account A with one file loaded (partially: good and bad rows), shared by the tests below."""
     admin = await new_account(stack)
     tenant, zone, username = await set_up_drop_zone(stack, admin)
-    await sftp_upload(stack, username, "a-long-sftp-password", "customers_2026-11-21.csv", GOOD_AND_BAD)
+    await sftp_upload(
+        stack, username, "a-long-sftp-password", "customers_2026-11-21.csv", GOOD_AND_BAD
+    )
     [file] = await wait_for_file(admin, "customers_2026-11-21.csv")
     return {"admin": admin, "tenant": tenant, "zone": zone, "username": username, "file": file}
 
@@ -72,7 +92,11 @@ async def loaded(stack: Stack) -> dict:
 async def test_file_loads_good_rows_and_rejects_bad_ones(loaded: dict) -> None:
     file = loaded["file"]
     assert file["status"] == "FILE_STATUS_PARTIALLY_LOADED", file
-    assert (int(file["rows_total"]), int(file["rows_created"]), int(file["rows_rejected"])) == (6, 3, 3)
+    assert (int(file["rows_total"]), int(file["rows_created"]), int(file["rows_rejected"])) == (
+        6,
+        3,
+        3,
+    )
     assert file["sha256"] and int(file["size_bytes"]) == len(GOOD_AND_BAD)
 
 
@@ -110,10 +134,14 @@ async def test_rejects_name_the_row_and_every_reason(loaded: dict) -> None:
     assert "field" in by_row[7]
 
 
-async def test_same_file_again_is_a_duplicate_and_changes_nothing(stack: Stack, loaded: dict) -> None:
+async def test_same_file_again_is_a_duplicate_and_changes_nothing(
+    stack: Stack, loaded: dict
+) -> None:
     admin: AccountAdmin = loaded["admin"]
     before = (await admin.get("/v1/records/customer"))["records"]
-    await sftp_upload(stack, loaded["username"], "a-long-sftp-password", "customers_2026-11-21.csv", GOOD_AND_BAD)
+    await sftp_upload(
+        stack, loaded["username"], "a-long-sftp-password", "customers_2026-11-21.csv", GOOD_AND_BAD
+    )
     files = await wait_for_file(admin, "customers_2026-11-21.csv", count=2)
     duplicate = next(f for f in files if f["id"] != loaded["file"]["id"])
     assert duplicate["status"] == "FILE_STATUS_DUPLICATE"
@@ -154,9 +182,21 @@ async def test_every_step_is_on_an_audit_chain_that_verifies(loaded: dict) -> No
 @pytest.mark.parametrize(
     ("name", "content", "reason_has"),
     [
-        ("customers_semicolons.csv", HEADER.replace(",", ";").encode() + b"\nC-9;N01;A;B;a@b.co;1;1990-01-01;F;X;1\n", "header"),
-        ("customers_quoting.csv", (HEADER + '\nC-9,N01,"Anna,Berg,a@b.co,1,1990-01-01,F,X,1\n').encode(), ""),
-        ("customers_latin1.csv", (HEADER + "\nC-9,N01,Jürgen,Müller,j@b.co,1,1990-01-01,M,Köln,1\n").encode("latin-1"), "utf-8"),
+        (
+            "customers_semicolons.csv",
+            HEADER.replace(",", ";").encode() + b"\nC-9;N01;A;B;a@b.co;1;1990-01-01;F;X;1\n",
+            "header",
+        ),
+        (
+            "customers_quoting.csv",
+            (HEADER + '\nC-9,N01,"Anna,Berg,a@b.co,1,1990-01-01,F,X,1\n').encode(),
+            "",
+        ),
+        (
+            "customers_latin1.csv",
+            (HEADER + "\nC-9,N01,Jürgen,Müller,j@b.co,1,1990-01-01,M,Köln,1\n").encode("latin-1"),
+            "utf-8",
+        ),
     ],
 )
 async def test_malformed_files_fail_alone_with_a_readable_reason(
@@ -167,11 +207,19 @@ async def test_malformed_files_fail_alone_with_a_readable_reason(
     [file] = await wait_for_file(admin, name)
     assert file["status"] in {"FILE_STATUS_FAILED", "FILE_STATUS_PARTIALLY_LOADED"}, file
     rejects = (await admin.get(f"/v1/files/{file['id']}/rejects"))["rejects"]
-    reasons = (file["status_reason"] + " " + " ".join(r for x in rejects for r in x["reasons"])).lower()
+    reasons = (
+        file["status_reason"] + " " + " ".join(r for x in rejects for r in x["reasons"])
+    ).lower()
     assert reasons.strip(), file
     assert reason_has in reasons
     good = f"customers_after_{name}"
-    await sftp_upload(stack, loaded["username"], "a-long-sftp-password", good, GOOD_AND_BAD.replace(b"C-", f"{uuid.uuid4().hex[:6]}-".encode()))
+    await sftp_upload(
+        stack,
+        loaded["username"],
+        "a-long-sftp-password",
+        good,
+        GOOD_AND_BAD.replace(b"C-", f"{uuid.uuid4().hex[:6]}-".encode()),
+    )
     [after] = await wait_for_file(admin, good)
     assert after["status"] == "FILE_STATUS_PARTIALLY_LOADED"
     assert stack.processes.poll() == []

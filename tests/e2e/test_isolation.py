@@ -1,5 +1,6 @@
 """No request crosses an account; no token, a bad token or a stranger's account gets nothing."""
 
+import asyncio
 import time
 import uuid
 
@@ -37,7 +38,9 @@ LISTS = [
 
 
 @pytest.mark.parametrize(("path", "key"), LISTS)
-async def test_second_account_lists_none_of_the_firsts_objects(two_accounts: dict, path: str, key: str) -> None:
+async def test_second_account_lists_none_of_the_firsts_objects(
+    two_accounts: dict, path: str, key: str
+) -> None:
     first: AccountAdmin = two_accounts["first"]
     second: AccountAdmin = two_accounts["second"]
     firsts = {item.get("id") for item in (await first.get(path, page_size=500))[key]}
@@ -64,7 +67,8 @@ async def test_second_account_cannot_read_firsts_objects_by_id(two_accounts: dic
 async def test_second_account_cannot_write_into_firsts_objects(two_accounts: dict) -> None:
     second: AccountAdmin = two_accounts["second"]
     code = await second.http.post(
-        "/v1/tenant-mapping-codes", json={"tenant_id": two_accounts["tenant"]["id"], "source": "dms", "code": "X1"}
+        "/v1/tenant-mapping-codes",
+        json={"tenant_id": two_accounts["tenant"]["id"], "source": "dms", "code": "X1"},
     )
     assert code.status_code == 404, code.text
     login = await second.http.post(
@@ -76,7 +80,11 @@ async def test_second_account_cannot_write_into_firsts_objects(two_accounts: dic
 
 async def test_naming_an_account_the_user_is_not_in_is_refused(two_accounts: dict) -> None:
     second: AccountAdmin = two_accounts["second"]
-    for account in (two_accounts["first"].slug, two_accounts["first"].account_id, "no-such-account"):
+    for account in (
+        two_accounts["first"].slug,
+        two_accounts["first"].account_id,
+        "no-such-account",
+    ):
         response = await second.http.get("/v1/tenants", headers={"X-Account": account})
         assert response.status_code == 403, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -87,12 +95,24 @@ async def test_requests_without_a_valid_token_are_refused(stack: Stack, two_acco
     real = first.http.headers["Authorization"].removeprefix("Bearer ")
     claims = jwt.decode(real, options={"verify_signature": False})
     header = jwt.get_unverified_header(real)
-    forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]})
+    forged = jwt.encode(
+        claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]}
+    )
     expired_claims = {**claims, "exp": int(time.time()) - 10}
-    expired = jwt.encode(expired_claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]})
+    expired = jwt.encode(
+        expired_claims,
+        Ed25519PrivateKey.generate(),
+        algorithm="EdDSA",
+        headers={"kid": header["kid"]},
+    )
     async with httpx.AsyncClient(base_url=stack.gateway_url) as anonymous:
-        for headers in ({}, {"Authorization": f"Bearer {forged}"}, {"Authorization": f"Bearer {expired}"},
-                        {"Authorization": "Bearer not.a.jwt"}, {"Authorization": f"Basic {real}"}):
+        for headers in (
+            {},
+            {"Authorization": f"Bearer {forged}"},
+            {"Authorization": f"Bearer {expired}"},
+            {"Authorization": "Bearer not.a.jwt"},
+            {"Authorization": f"Basic {real}"},
+        ):
             response = await anonymous.get("/v1/tenants", headers=headers)
             assert response.status_code == 401, (headers, response.text)
             assert response.headers["content-type"].startswith("application/problem+json")
@@ -101,7 +121,8 @@ async def test_requests_without_a_valid_token_are_refused(stack: Stack, two_acco
 async def test_spoofed_context_header_is_ignored(stack: Stack, two_accounts: dict) -> None:
     second: AccountAdmin = two_accounts["second"]
     response = await second.http.get(
-        "/v1/tenants", headers={"x-canopy-context": "spoofed", "X-Tenant-Scope": two_accounts["tenant"]["id"]}
+        "/v1/tenants",
+        headers={"x-canopy-context": "spoofed", "X-Tenant-Scope": two_accounts["tenant"]["id"]},
     )
     assert response.status_code == 200
     assert response.json()["tenants"] == []
@@ -110,13 +131,15 @@ async def test_spoofed_context_header_is_ignored(stack: Stack, two_accounts: dic
 async def test_suspended_account_is_refused_then_back_after_reactivation(stack: Stack) -> None:
     admin = await new_account(stack, "unpaid")
     assert (await admin.http.get("/v1/tenants")).status_code == 200
-    assert canopy(stack, "accounts", "suspend", admin.slug, "--reason", "unpaid bill").returncode == 0
+    assert (
+        canopy(stack, "accounts", "suspend", admin.slug, "--reason", "unpaid bill").returncode == 0
+    )
     refused = None
     for _ in range(50):
         refused = await admin.http.get("/v1/tenants")
         if refused.status_code == 403:
             break
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     assert refused is not None and refused.status_code == 403
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "suspended" in refused.json()["title"].lower()
@@ -124,7 +147,7 @@ async def test_suspended_account_is_refused_then_back_after_reactivation(stack: 
     for _ in range(50):
         if (await admin.http.get("/v1/tenants")).status_code == 200:
             break
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     assert (await admin.http.get("/v1/tenants")).status_code == 200
 
 
@@ -133,14 +156,17 @@ def customer_data_tables(conn: psycopg.Connection) -> list[tuple[str, str, bool,
         """
         SELECT n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'account_id' AND NOT a.attisdropped
+        JOIN pg_attribute a
+          ON a.attrelid = c.oid AND a.attname = 'account_id' AND NOT a.attisdropped
         WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s)
         """,
         [list(SCHEMAS)],
     ).fetchall()
 
 
-async def test_every_customer_data_table_forces_row_level_security(stack: Stack, database_url: str) -> None:
+async def test_every_customer_data_table_forces_row_level_security(
+    stack: Stack, database_url: str
+) -> None:
     with psycopg.connect(database_url) as conn:
         tables = customer_data_tables(conn)
         assert {schema for schema, *_ in tables} == set(SCHEMAS)
@@ -153,14 +179,20 @@ async def test_every_customer_data_table_forces_row_level_security(stack: Stack,
     assert [r for r in roles if r[1] or r[2]] == []
 
 
-async def test_app_role_without_context_sees_no_rows(two_accounts: dict, stack: Stack, database_url: str) -> None:
+async def test_app_role_without_context_sees_no_rows(
+    two_accounts: dict, stack: Stack, database_url: str
+) -> None:
     with psycopg.connect(database_url) as conn:
         tables = [(s, t) for s, t, *_ in customer_data_tables(conn)]
-        populated = [(s, t) for s, t in tables if conn.execute(f"SELECT count(*) FROM {s}.{t}").fetchone()[0]]
+        populated = [
+            (s, t) for s, t in tables if conn.execute(f"SELECT count(*) FROM {s}.{t}").fetchone()[0]
+        ]
     assert len(populated) >= 8
     for schema in SCHEMAS:
         app_url = psycopg.conninfo.make_conninfo(database_url, user=f"{schema}_app")
         with psycopg.connect(app_url) as conn:
             for owner_schema, table in populated:
                 if owner_schema == schema:
-                    assert conn.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()[0] == 0, table
+                    assert (
+                        conn.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()[0] == 0
+                    ), table

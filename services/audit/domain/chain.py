@@ -206,9 +206,8 @@ class ChainVerifier:
             after = f"after {self._last.id}" if self._last else "from the start"
             return Verification(False, self.checked, None, f"chain broken: {missing} missing {after}")
         if self.head is not None and self._last is not None and self.head.hash != self._last.hash:
-            return Verification(
-                False, self.checked, self._last.id, "chain head mismatch: last event altered"
-            )
+            reason = "chain head mismatch: the last event is not the one the head records"
+            return Verification(False, self.checked, self._last.id, reason)
         return Verification(True, self.checked)
 
 

@@ -50,9 +50,14 @@ class SqlOps:
 def db(runtime_config: RuntimeConfig):
     provision_roles(runtime_config.database_url, SCHEMA)
     with psycopg.connect(libpq_url(runtime_config.owner_url(SCHEMA)), autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.notes, {SCHEMA}.outbox, {SCHEMA}.processed_events")
+        conn.execute(
+            f"DROP TABLE IF EXISTS {SCHEMA}.notes, {SCHEMA}.outbox, {SCHEMA}.processed_events"
+        )
         ops = SqlOps(conn)
-        conn.execute(f"CREATE TABLE {SCHEMA}.notes (id uuid PRIMARY KEY, account_id uuid NOT NULL, body text)")
+        conn.execute(
+            f"CREATE TABLE {SCHEMA}.notes"
+            " (id uuid PRIMARY KEY, account_id uuid NOT NULL, body text)"
+        )
         enable_account_rls(ops, SCHEMA, "notes")
         grant_app(ops, SCHEMA, "notes")
         create_outbox(ops, SCHEMA)
@@ -88,7 +93,9 @@ async def test_a_session_after_a_scoped_transaction_sees_nothing(db: Database) -
     await add_note(db, account, "scoped")
     async with db.engine.connect() as conn:
         async with conn.begin():
-            await conn.execute(text("SELECT set_config('app.account_id', :a, true)"), {"a": str(account)})
+            await conn.execute(
+                text("SELECT set_config('app.account_id', :a, true)"), {"a": str(account)}
+            )
         rows = (await conn.execute(select(notes.c.body))).all()
     assert rows == []
 
@@ -97,7 +104,9 @@ async def test_writing_into_another_account_is_refused(db: Database) -> None:
     mine, theirs = uuid.uuid4(), uuid.uuid4()
     with pytest.raises(Exception, match="row-level security"):
         async with db.transaction(Scope.account(mine)) as session:
-            await session.execute(notes.insert().values(id=uuid.uuid4(), account_id=theirs, body="x"))
+            await session.execute(
+                notes.insert().values(id=uuid.uuid4(), account_id=theirs, body="x")
+            )
 
 
 async def test_relay_publishes_with_event_id_as_message_id(db: Database, nats_url: str) -> None:
@@ -115,7 +124,9 @@ async def test_relay_publishes_with_event_id_as_message_id(db: Database, nats_ur
         message = await subscription.next_msg(timeout=5)
         received = events_pb2.Event.FromString(message.data)
     assert message.headers["Nats-Msg-Id"] == event.id
-    duplicate = await js.publish(event.type, event.SerializeToString(), headers={"Nats-Msg-Id": event.id})
+    duplicate = await js.publish(
+        event.type, event.SerializeToString(), headers={"Nats-Msg-Id": event.id}
+    )
     assert duplicate.duplicate
     await nc.close()
 
@@ -129,11 +140,17 @@ async def test_consumer_handles_a_redelivered_event_once(db: Database, nats_url:
 
     async def handler(event: events_pb2.Event, session) -> None:
         handled.append(event.id)
-        await session.execute(notes.insert().values(id=uuid.uuid4(), account_id=account, body=event.id))
+        await session.execute(
+            notes.insert().values(id=uuid.uuid4(), account_id=account, body=event.id)
+        )
 
-    event = new_event("canopy.tenancy.tenant.created", tenancy_pb2.TenantCreated(), account_id=account)
+    event = new_event(
+        "canopy.tenancy.tenant.created", tenancy_pb2.TenantCreated(), account_id=account
+    )
     for copy in ("a", "b"):  # two copies that JetStream's dedupe cannot catch
-        await js.publish(event.type, event.SerializeToString(), headers={"Nats-Msg-Id": event.id + copy})
+        await js.publish(
+            event.type, event.SerializeToString(), headers={"Nats-Msg-Id": event.id + copy}
+        )
     consumer = EventConsumer(
         db=db,
         js=js,

@@ -3,7 +3,8 @@
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import Row, Text, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -253,7 +254,7 @@ class SqlMappingCodeRepository:
             .where(
                 codes_table.c.account_id == account_id,
                 codes_table.c.source == source,
-                codes_table.c.code == func.any(_text_array(codes)),
+                codes_table.c.code == any_(bindparam("codes", codes, type_=ARRAY(Text))),
                 codes_table.c.deleted_at.is_(None),
                 tenants.c.deleted_at.is_(None),
             )

@@ -1,0 +1,91 @@
+"""The OpenAPI document generated from the route table and the message descriptors."""
+
+from typing import Any
+
+import pytest
+
+from gateway.openapi import openapi_document
+from gateway.routes import build_routes, contract_modules, http_rules
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return openapi_document(build_routes())
+
+
+def operations(document: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    return {
+        op["operationId"]: (method, path, op)
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+    }
+
+
+def test_every_http_annotated_rpc_appears_with_its_permission(document: dict[str, Any]) -> None:
+    ops = operations(document)
+    for _, module in contract_modules():
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                operation_id = f"{service.name}.{method.name}"
+                if not http_rules(method):
+                    assert operation_id not in ops, f"internal RPC {operation_id} is exposed"
+                    continue
+                _, _, op = ops[operation_id]
+                if op.get("x-public"):
+                    assert op["security"] == []
+                else:
+                    assert op["x-permission"], operation_id
+    assert ops["TenancyService.ListTenants"][2]["x-permission"] == "tenancy.tenants:read"
+    assert ops["AuditService.VerifyChain"][:2] == ("post", "/v1/audit/events:verify")
+    for internal in ("IdentityService.Resolve", "TenancyService.GetAccount"):
+        assert internal not in ops
+
+
+def test_document_shape(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert document["security"] == [{"bearer": []}]
+    assert "Problem" in document["components"]["schemas"]
+
+
+def test_path_query_and_body_parameters(document: dict[str, Any]) -> None:
+    ops = operations(document)
+    _, path, login = ops["IngestionService.CreateSftpLogin"]
+    assert path == "/v1/dropzones/{dropzone_id}/logins"
+    params = {(p["in"], p["name"]): p for p in login["parameters"]}
+    assert params[("path", "dropzone_id")]["required"] is True
+    assert login["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/canopy.ingestion.v1.CreateSftpLoginRequest"
+    }
+    _, _, events = ops["AuditService.ListEvents"]
+    query = {p["name"]: p for p in events["parameters"] if p["in"] == "query"}
+    assert set(query) == {"page_size", "page_token", "type"}
+    assert query["page_size"]["schema"] == {"type": "integer", "format": "int32"}
+    assert "requestBody" not in events
+    responses = events["responses"]
+    assert responses["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "canopy.audit.v1.ListEventsResponse"
+    )
+    assert responses["404"] == {"$ref": "#/components/responses/Problem404"}
+
+
+def test_schemas_follow_the_messages(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    request = schemas["canopy.ingestion.v1.CreateSftpLoginRequest"]
+    assert request["required"] == ["dropzone_id", "username", "password"]
+    assert request["properties"]["password"]["writeOnly"] is True
+    dropzone = schemas["canopy.ingestion.v1.CreateDropZoneRequest"]
+    assert dropzone["properties"]["routes"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/canopy.ingestion.v1.Route"},
+    }
+    assert "canopy.ingestion.v1.Route" in schemas
+    file = schemas["canopy.ingestion.v1.IngestedFile"]["properties"]
+    assert file["status"]["enum"][0] == "FILE_STATUS_UNSPECIFIED"
+    assert file["received_at"] == {"type": "string", "format": "date-time"}
+    assert file["size_bytes"]["format"] == "int64"
+    record = schemas["canopy.canonical.v1.Record"]["properties"]
+    assert record["fields"]["type"] == "object"
+    value_map = schemas["canopy.canonical.v1.ValueMap"]["properties"]
+    assert value_map["entries"] == {"type": "object", "additionalProperties": {"type": "string"}}

@@ -31,9 +31,7 @@ async def create_account(
     tier: str,
 ) -> Account:
     account = Account.open(id=new_id(), name=name, slug=slug.strip(), tier=tier.strip())
-    wrapped_key = keys.wrap(
-        new_key_material(), purpose=wrapping_purpose(account.id, FIRST_VERSION)
-    )
+    wrapped_key = keys.wrap(new_key_material(), purpose=wrapping_purpose(account.id, FIRST_VERSION))
     async with transactions.begin(_account_scope(account.id, ctx), ctx) as uow:
         await uow.accounts.add(account)
         await uow.data_keys.add(

@@ -17,6 +17,7 @@ async def get_data_key(
     async with transactions.begin(Scope.of(ctx), ctx) as uow:
         stored = await uow.data_keys.get(account_id, version)
     if stored is None:
-        raise NotFound("data key not found" if version is None else f"data key version {version} not found")
+        wanted = "current data key" if version is None else f"data key version {version}"
+        raise NotFound(f"{wanted} not found")
     key = keys.unwrap(stored.wrapped_key, purpose=wrapping_purpose(account_id, stored.version))
     return DataKey(version=stored.version, key=key)

@@ -47,7 +47,7 @@ class TenantRepository(Protocol):
         self, account_id: uuid.UUID, tenant_id: uuid.UUID, *, within: TenantScope
     ) -> Tenant | None: ...
 
-    async def list(
+    async def list_page(
         self, account_id: uuid.UUID, *, within: TenantScope, after: uuid.UUID | None, limit: int
     ) -> list[Tenant]: ...
 
@@ -56,7 +56,7 @@ class MappingCodeRepository(Protocol):
     async def add(self, mapping: TenantMappingCode) -> None:
         """Insert and fill in the timestamps; AlreadyExists when the code of the source is taken."""
 
-    async def list(
+    async def list_page(
         self,
         account_id: uuid.UUID,
         *,

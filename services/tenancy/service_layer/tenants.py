@@ -40,7 +40,7 @@ async def list_tenants(
 ) -> Page[Tenant]:
     account_id = ctx.require_account()
     async with transactions.begin(Scope.of(ctx), ctx) as uow:
-        rows = await uow.tenants.list(
+        rows = await uow.tenants.list_page(
             account_id, within=ctx.tenant_ids, after=page.after, limit=page.size + 1
         )
     return page_of(rows, page, lambda tenant: tenant.id)
@@ -71,7 +71,7 @@ async def list_mapping_codes(
 ) -> Page[TenantMappingCode]:
     account_id = ctx.require_account()
     async with transactions.begin(Scope.of(ctx), ctx) as uow:
-        rows = await uow.mapping_codes.list(
+        rows = await uow.mapping_codes.list_page(
             account_id,
             within=ctx.tenant_ids,
             source=source.strip() or None,

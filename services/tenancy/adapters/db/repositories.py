@@ -21,8 +21,7 @@ from services.tenancy.domain.model import (
 from services.tenancy.service_layer.ports import StoredDataKey, TenantScope
 
 FIND_ACCOUNT = text(
-    "SELECT id, name, slug, tier, status, created_at, updated_at"
-    " FROM tenancy.find_account(:ref)"
+    "SELECT id, name, slug, tier, status, created_at, updated_at FROM tenancy.find_account(:ref)"
 )
 
 
@@ -118,7 +117,6 @@ class SqlDataKeyRepository:
         return StoredDataKey(version=row.version, wrapped_key=row.wrapped_key) if row else None
 
 
-
 def _tenant(row: Row[Any]) -> Tenant:
     return Tenant(
         id=row.id,
@@ -172,7 +170,7 @@ class SqlTenantRepository:
         row = (await self.session.execute(query)).first()
         return _tenant(row) if row else None
 
-    async def list(
+    async def list_page(
         self, account_id: uuid.UUID, *, within: TenantScope, after: uuid.UUID | None, limit: int
     ) -> list[Tenant]:
         t = tables.tenants
@@ -216,7 +214,7 @@ class SqlMappingCodeRepository:
             raise
         mapping.created_at, mapping.updated_at = row.created_at, row.updated_at
 
-    async def list(
+    async def list_page(
         self,
         account_id: uuid.UUID,
         *,

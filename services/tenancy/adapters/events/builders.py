@@ -37,9 +37,7 @@ def envelope(event: DomainEvent, ctx: CallContext) -> events_pb2.Event:
         case AccountSuspended():
             return new_event(
                 ACCOUNT_SUSPENDED,
-                tenancy_pb2.AccountSuspended(
-                    account_id=str(event.account_id), reason=event.reason
-                ),
+                tenancy_pb2.AccountSuspended(account_id=str(event.account_id), reason=event.reason),
                 account_id=event.account_id,
                 ctx=ctx,
             )

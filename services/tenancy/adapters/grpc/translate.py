@@ -1,0 +1,66 @@
+"""Domain objects to proto messages, and request fields to domain values."""
+
+import uuid
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from canopy.tenancy.v1 import tenancy_pb2
+from services.runtime.errors import InvalidInput
+from services.tenancy.domain.model import Account, AccountStatus, Tenant, TenantMappingCode
+
+STATUS_TO_PROTO = {
+    AccountStatus.ACTIVE: tenancy_pb2.ACCOUNT_STATUS_ACTIVE,
+    AccountStatus.SUSPENDED: tenancy_pb2.ACCOUNT_STATUS_SUSPENDED,
+    AccountStatus.CLOSING: tenancy_pb2.ACCOUNT_STATUS_CLOSING,
+    AccountStatus.CLOSED: tenancy_pb2.ACCOUNT_STATUS_CLOSED,
+}
+
+
+def parse_id(value: str, *, field: str) -> uuid.UUID:
+    if not value:
+        raise InvalidInput(f"{field} is required")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(f"{field} {value!r} is not a valid id") from None
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def account_to_proto(account: Account) -> tenancy_pb2.Account:
+    return tenancy_pb2.Account(
+        id=str(account.id),
+        name=account.name,
+        slug=account.slug,
+        tier=account.tier.value,
+        status=STATUS_TO_PROTO[account.status],
+        created_at=timestamp(account.created_at),
+        updated_at=timestamp(account.updated_at),
+    )
+
+
+def tenant_to_proto(tenant: Tenant) -> tenancy_pb2.Tenant:
+    return tenancy_pb2.Tenant(
+        id=str(tenant.id),
+        account_id=str(tenant.account_id),
+        name=tenant.name,
+        created_at=timestamp(tenant.created_at),
+        updated_at=timestamp(tenant.updated_at),
+    )
+
+
+def mapping_code_to_proto(mapping: TenantMappingCode) -> tenancy_pb2.TenantMappingCode:
+    return tenancy_pb2.TenantMappingCode(
+        id=str(mapping.id),
+        tenant_id=str(mapping.tenant_id),
+        source=mapping.source,
+        code=mapping.code,
+        created_at=timestamp(mapping.created_at),
+    )

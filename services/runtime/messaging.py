@@ -112,6 +112,11 @@ class EventConsumer:
                 continue
             for message in messages:
                 await self.handle(message)
+        # An open pull subscription stalls the connection's drain for its whole timeout (30 s).
+        try:
+            await subscription.unsubscribe()
+        except Exception:
+            log.debug("unsubscribe at stop failed", exc_info=True)
 
     async def handle(self, message: Msg) -> None:
         try:

@@ -175,8 +175,10 @@ class ChainVerifier:
     def _fault(self, event: AuditEvent) -> str:
         sequence, expected = event.sequence, self._expected
         if sequence > expected:
-            missing = f"event {expected}" if sequence == expected + 1 else (
-                f"events {expected}..{sequence - 1}"
+            missing = (
+                f"event {expected}"
+                if sequence == expected + 1
+                else f"events {expected}..{sequence - 1}"
             )
             return f"chain broken: {missing} missing before {event.id}"
         if sequence < expected:
@@ -204,7 +206,8 @@ class ChainVerifier:
                 else f"events {last_sequence + 1}..{self.head.sequence}"
             )
             after = f"after {self._last.id}" if self._last else "from the start"
-            return Verification(False, self.checked, None, f"chain broken: {missing} missing {after}")
+            reason = f"chain broken: {missing} missing {after}"
+            return Verification(False, self.checked, None, reason)
         if self.head is not None and self._last is not None and self.head.hash != self._last.hash:
             reason = "chain head mismatch: the last event is not the one the head records"
             return Verification(False, self.checked, self._last.id, reason)

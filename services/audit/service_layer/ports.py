@@ -1,7 +1,7 @@
 """What the use cases need from storage, declared here and implemented in adapters/db."""
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +37,7 @@ class AuditLog(Protocol):
 
     def in_sequence(
         self, account_id: uuid.UUID, *, up_to: int | None, batch_size: int
-    ) -> AsyncIterator[list[AuditEvent]]:
+    ) -> AsyncGenerator[list[AuditEvent], None]:
         """Every event up to sequence `up_to` (all if None) in order, `batch_size` at a time."""
 
 

@@ -1,6 +1,6 @@
 """Errors of the canonical domain, each a kind the gRPC edge maps to one status."""
 
-from services.runtime.errors import InvalidInput, NotFound
+from services.runtime.errors import InvalidInput, NotFound, PreconditionFailed
 
 
 class UnknownCanonicalSchema(NotFound):
@@ -19,5 +19,5 @@ class InvalidDedupeKeyPart(InvalidInput):
     """A part of a dedupe key is empty."""
 
 
-class UndecryptableValue(InvalidInput):
+class UndecryptableValue(PreconditionFailed):
     """A stored value does not decrypt with the key and binding given."""

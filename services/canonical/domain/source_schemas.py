@@ -2,8 +2,10 @@
 
 import codecs
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from services.canonical.domain.errors import InvalidSourceSchema
 from services.canonical.domain.schemas import CANONICAL_SCHEMAS, CanonicalSchema
@@ -61,6 +63,17 @@ class SourceSchemaDefinition:
         return next((m for m in self.value_maps if m.name == name), None)
 
 
+@dataclass(frozen=True)
+class SourceSchema:
+    """A source schema as an account keeps it."""
+
+    id: uuid.UUID
+    definition: SourceSchemaDefinition
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
 def normalize_encoding(encoding: str) -> str | None:
     """The stored spelling of a supported encoding, or None when it is not supported."""
     try:
@@ -98,7 +111,7 @@ def define_source_schema(
     columns = tuple(c.strip() for c in columns)
     problems += _column_problems(columns)
     delimiter = delimiter or DEFAULT_DELIMITER
-    if len(delimiter) != 1 or delimiter in "\"\r\n":
+    if len(delimiter) != 1 or delimiter in '"\r\n':
         problems.append("delimiter must be one character other than a quote or a line break")
     stored_encoding = normalize_encoding(encoding or DEFAULT_ENCODING)
     if stored_encoding is None:
@@ -192,15 +205,15 @@ def _mapping_problems(
         label = f"mapping of '{mapping.canonical_field}'"
         if target is None:
             problems.append(
-                f"canonical field '{mapping.canonical_field}' does not exist in"
-                f" '{canonical.name}'"
+                f"canonical field '{mapping.canonical_field}' does not exist in '{canonical.name}'"
             )
         if mapping.canonical_field in seen:
             problems.append(f"canonical field '{mapping.canonical_field}' is mapped twice")
         seen.add(mapping.canonical_field)
         if mapping.source_column not in columns:
-            problems.append(f"{label}: source column '{mapping.source_column}' is not one of"
-                            " the columns")
+            problems.append(
+                f"{label}: source column '{mapping.source_column}' is not one of the columns"
+            )
         unknown = [t for t in mapping.transforms if t not in TRANSFORMS]
         if unknown:
             problems.append(

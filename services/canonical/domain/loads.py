@@ -1,0 +1,76 @@
+"""A load of one file: its counts and the status they add up to."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.canonical.domain.mapping import MappedRow
+
+PROCESSING = "processing"
+LOADED = "loaded"
+PARTIALLY_LOADED = "partially_loaded"
+FAILED = "failed"
+NO_ROW_LOADED = "no row loaded; see rejects"
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row of a file that did not load, with every reason."""
+
+    id: uuid.UUID
+    file_id: uuid.UUID
+    row_number: int
+    reasons: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass
+class LoadCounts:
+    rows_total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    status: str
+    reason: str
+    counts: LoadCounts
+
+    @classmethod
+    def failed(cls, reason: str, rows_total: int = 0) -> "LoadOutcome":
+        return cls(FAILED, reason, LoadCounts(rows_total=rows_total))
+
+    @classmethod
+    def of(cls, counts: LoadCounts) -> "LoadOutcome":
+        """Loaded when no row was rejected, partially when some were, failed when all were."""
+        if counts.rejected == 0:
+            return cls(LOADED, "", counts)
+        if counts.rejected < counts.rows_total:
+            return cls(
+                PARTIALLY_LOADED, f"{counts.rejected} of {counts.rows_total} rows rejected", counts
+            )
+        return cls(FAILED, NO_ROW_LOADED, counts)
+
+
+def tenant_reasons(
+    row: MappedRow,
+    *,
+    tenant_id: uuid.UUID | None,
+    allowed: frozenset[uuid.UUID],
+    source: str,
+) -> tuple[str, ...]:
+    """Why a row's tenant code does not give a tenant it may load into (never a guess)."""
+    if not row.tenant_code:
+        return ()
+    prefix = f"row {row.row_number}: "
+    if tenant_id is None:
+        return (prefix + f"tenant code '{row.tenant_code}' is unknown for source '{source}'",)
+    if tenant_id not in allowed:
+        return (
+            prefix + f"tenant code '{row.tenant_code}' belongs to a tenant outside this drop"
+            " zone's scope",
+        )
+    return ()

@@ -1,0 +1,5 @@
+"""Alembic environment of the canonical schema (online, as canonical_owner)."""
+
+from services.runtime.migrations import run_env
+
+run_env()

@@ -32,6 +32,8 @@ class RuntimeConfig(BaseSettings):
         "nats://127.0.0.1:4222",
         validation_alias=AliasChoices("CANOPY_NATS_URL", "NATS_URL", "nats_url"),
     )
+    # JetStream replicas of each context's stream (3 on a NATS cluster).
+    nats_stream_replicas: int = 1
     # Ed25519 private key (32-byte seed, base64) signing and verifying context tokens.
     context_key: str = ""
     # AES-256 key-encryption key (32 bytes, base64) wrapping data keys and signing keys at rest.

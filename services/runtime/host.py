@@ -39,7 +39,7 @@ async def open_backends(
     nc = await connect_nats(config.nats_url, name=schema)
     try:
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, replicas=config.nats_stream_replicas)
         yield Backends(db=db, nats=nc, js=js, tokens=ContextTokens(config.context_key))
     finally:
         await nc.drain() if nc.is_connected else await nc.close()

@@ -32,11 +32,14 @@ async def connect_nats(url: str, *, name: str) -> NatsClient:
     )
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
+async def ensure_streams(js: JetStreamContext, *, replicas: int = 1) -> None:
     """Create (or keep) one stream per context; idempotent, run by every service at start."""
     for context in CONTEXTS:
         config = StreamConfig(
-            name=stream_name(context), subjects=stream_subjects(context), duplicate_window=300
+            name=stream_name(context),
+            subjects=stream_subjects(context),
+            duplicate_window=300,
+            num_replicas=replicas,
         )
         try:
             await js.stream_info(config.name)

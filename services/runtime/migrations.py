@@ -37,6 +37,9 @@ def provision_roles(admin_url: str, schema: str, password: str | None = None) ->
                         sql.Identifier(role), sql.Literal(password)
                     )
                 )
+            if not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+                # PostgreSQL 16+: a CREATEROLE admin must hold the role to hand it a schema.
+                conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
         database = conn.info.dbname
         conn.execute(
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}").format(

@@ -49,8 +49,14 @@ def b64url(data: bytes) -> str:
 
 
 def jwk_of(kid: str, public_key: bytes) -> dict[str, str]:
-    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(public_key), "kid": kid,
-            "alg": ALGORITHM, "use": "sig"}
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": b64url(public_key),
+        "kid": kid,
+        "alg": ALGORITHM,
+        "use": "sig",
+    }
 
 
 def key_id(public_key: bytes) -> str:

@@ -40,27 +40,31 @@ class Users:
         return (t.c.id, t.c.email, t.c.display_name, t.c.status, t.c.created_at, t.c.updated_at)
 
     async def by_email(self, email: str) -> User | None:
-        query = select(*self._columns()).where(func.lower(self.t.c.email) == email.lower())
+        query = select(*self._columns()).where(func.lower(self.t.c.email) == func.lower(email))
         row = (await self.session.execute(query)).first()
         return _user(row) if row else None
 
     async def credentials(self, email: str) -> tuple[User, str] | None:
         """The user with `email` and its password hash (for sign-in only)."""
         query = select(*self._columns(), self.t.c.password_hash).where(
-            func.lower(self.t.c.email) == email.lower()
+            func.lower(self.t.c.email) == func.lower(email)
         )
         row = (await self.session.execute(query)).first()
         return (_user(row), row.password_hash) if row else None
 
     async def by_id(self, user_id: uuid.UUID) -> User | None:
-        row = (await self.session.execute(select(*self._columns()).where(self.t.c.id == user_id))).first()
+        row = (
+            await self.session.execute(select(*self._columns()).where(self.t.c.id == user_id))
+        ).first()
         return _user(row) if row else None
 
     async def add(self, *, email: str, display_name: str, password_hash: str) -> User | None:
         """Insert a user; None when the email is already taken (case-insensitively)."""
         query = (
             insert(self.t)
-            .values(id=new_id(), email=email, display_name=display_name, password_hash=password_hash)
+            .values(
+                id=new_id(), email=email, display_name=display_name, password_hash=password_hash
+            )
             .on_conflict_do_nothing(index_elements=[func.lower(self.t.c.email)])
             .returning(*self._columns())
         )
@@ -142,8 +146,13 @@ class Roles:
             insert(self.t)
             .values(
                 [
-                    {"id": new_id(), "account_id": account_id, "name": name,
-                     "permissions": list(permissions), "preset": True}
+                    {
+                        "id": new_id(),
+                        "account_id": account_id,
+                        "name": name,
+                        "permissions": list(permissions),
+                        "preset": True,
+                    }
                     for name, permissions in preset_role_rows()
                 ]
             )
@@ -195,8 +204,13 @@ class Grants:
         inserted = (
             await self.session.execute(
                 insert(t)
-                .values(id=new_id(), account_id=account_id, user_id=user_id, role_id=role.id,
-                        scope=ACCOUNT_SCOPE)
+                .values(
+                    id=new_id(),
+                    account_id=account_id,
+                    user_id=user_id,
+                    role_id=role.id,
+                    scope=ACCOUNT_SCOPE,
+                )
                 .on_conflict_do_nothing(
                     index_elements=["account_id", "user_id", "role_id", "scope"],
                     index_where=text("deleted_at IS NULL"),
@@ -271,8 +285,9 @@ class SigningKeys:
             .order_by(t.c.created_at.desc())
         )
         return [
-            PublicKey(kid=r.kid, public_key=r.public_key, created_at=r.created_at,
-                      retired_at=r.retired_at)
+            PublicKey(
+                kid=r.kid, public_key=r.public_key, created_at=r.created_at, retired_at=r.retired_at
+            )
             for r in (await self.session.execute(query)).all()
         ]
 

@@ -1,0 +1,15 @@
+"""Identity's settings: its gRPC port, token lifetime and argon2id cost (env prefix CANOPY_)."""
+
+from pydantic import Field
+
+from services.runtime.config import DEFAULT_PORTS, RuntimeConfig
+
+
+class IdentityConfig(RuntimeConfig):
+    grpc_port: int = DEFAULT_PORTS["identity"]
+    # Lifetime of the access tokens IssueToken signs (CANOPY_TOKEN_LIFETIME_SECONDS).
+    token_lifetime_seconds: int = Field(default=3600, ge=60, le=86_400)
+    # argon2id cost (RFC 9106 "low memory" defaults); CANOPY_ARGON2_TIME_COST, ...
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)

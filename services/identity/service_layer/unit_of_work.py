@@ -1,0 +1,41 @@
+"""One transaction with identity's repositories and its outbox."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from canopy.common.v1 import events_pb2
+from services.identity.adapters.db.repositories import Repositories
+from services.identity.adapters.db.tables import IdentityTables
+from services.runtime.db import Database, Scope
+from services.runtime.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class UnitOfWork:
+    repos: Repositories
+    outbox: Outbox
+
+    async def publish(self, *events: events_pb2.Event) -> None:
+        """Record events in this transaction; they leave only if it commits."""
+        await self.outbox.add(self.repos.session, *events)
+
+
+class IdentityStore:
+    """Opens transactions scoped for row-level security, with repositories and the outbox."""
+
+    def __init__(self, db: Database, tables: IdentityTables, outbox: Outbox) -> None:
+        self.db = db
+        self.tables = tables
+        self.outbox = outbox
+
+    @asynccontextmanager
+    async def transaction(self, scope: Scope) -> AsyncIterator[UnitOfWork]:
+        async with self.db.transaction(scope) as session:
+            yield self.on(session)
+
+    def on(self, session: AsyncSession) -> UnitOfWork:
+        """A unit of work on a transaction someone else opened (an event consumer's)."""
+        return UnitOfWork(Repositories.on(session, self.tables), self.outbox)

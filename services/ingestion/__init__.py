@@ -1,0 +1,1 @@
+"""Ingestion: drop zones, SFTP logins, the SFTP server and the files customers upload."""

@@ -1,0 +1,1 @@
+"""What connects the ingestion core to PostgreSQL, gRPC, NATS, SFTP and the file store."""

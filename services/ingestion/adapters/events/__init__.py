@@ -1,0 +1,1 @@
+"""Event builders for what ingestion publishes and handlers for what it consumes."""

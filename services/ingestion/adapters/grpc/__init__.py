@@ -1,0 +1,1 @@
+"""The IngestionService servicer and the gRPC client of tenancy."""

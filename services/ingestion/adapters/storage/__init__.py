@@ -1,0 +1,1 @@
+"""Where uploaded bytes live on disk: a hidden partial area and each drop zone's store."""

@@ -1,0 +1,175 @@
+"""Uploaded bytes on the local (or mounted) file system.
+
+Unfinished uploads are written to `<root>/.partial/<random>`, outside every drop zone, hashing
+(SHA-256) and counting while they are written. A finished upload is moved atomically into its
+zone's store, `<root>/<account_id>/<dropzone_id>/.files/<file_id>`, which no client can reach.
+Files and directories are private to the service's user (0600 and 0700).
+"""
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from services.ingestion.service_layer.ports import FinishedUpload
+
+log = logging.getLogger(__name__)
+
+PARTIAL_DIR = ".partial"
+FILES_DIR = ".files"
+HASH_BLOCK = 1024 * 1024
+# Partial files older than this are left over from a crash and swept at start.
+STALE_PARTIAL_SECONDS = 24 * 3600
+
+
+class UploadTooLarge(Exception):
+    pass
+
+
+class Upload:
+    """One upload being written. Offsets may arrive out of order (clients pipeline their
+    writes); the running hash covers the contiguous prefix and the file is hashed again at
+    the end only when the writes were not sequential."""
+
+    def __init__(self, path: Path, fd: int, max_bytes: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+        self._max_bytes = max_bytes
+        self._hash = hashlib.sha256()
+        self._hashed = 0
+        self._sequential = True
+        self._size = 0
+        self._digest = ""
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size
+
+    @property
+    def sha256(self) -> str:
+        if not self._digest:
+            raise RuntimeError("the upload is not finished")
+        return self._digest
+
+    async def write(self, offset: int, data: bytes) -> None:
+        end = offset + len(data)
+        if end > self._max_bytes:
+            raise UploadTooLarge(f"files are limited to {self._max_bytes} bytes")
+        await asyncio.to_thread(self._write, offset, data)
+
+    def _write(self, offset: int, data: bytes) -> None:
+        assert self._fd is not None, "write after the upload ended"
+        view = memoryview(data)
+        position = offset
+        while view:
+            written = os.pwrite(self._fd, view, position)
+            view = view[written:]
+            position += written
+        if self._sequential and offset == self._hashed:
+            self._hash.update(data)
+            self._hashed += len(data)
+        else:
+            self._sequential = False
+        self._size = max(self._size, offset + len(data))
+
+    async def finish(self) -> None:
+        """Flush to disk and settle the digest; the upload can then be kept or discarded."""
+        await asyncio.to_thread(self._finish)
+
+    def _finish(self) -> None:
+        assert self._fd is not None, "the upload already ended"
+        if not self._sequential or self._hashed != self._size:
+            self._hash = hashlib.sha256()
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            while block := os.read(self._fd, HASH_BLOCK):
+                self._hash.update(block)
+        os.fsync(self._fd)
+        self._close()
+        self._digest = self._hash.hexdigest()
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    async def discard(self) -> None:
+        await asyncio.to_thread(self._discard)
+
+    def _discard(self) -> None:
+        self._close()
+        self.path.unlink(missing_ok=True)
+
+
+class LocalFileStore:
+    def __init__(self, root: Path, *, chunk_bytes: int, max_upload_bytes: int) -> None:
+        self.root = root.resolve()
+        self.partial = self.root / PARTIAL_DIR
+        self.chunk_bytes = chunk_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    def prepare(self) -> None:
+        """Create the store's directories and sweep partial files a crash left behind."""
+        self.partial.mkdir(parents=True, exist_ok=True, mode=0o700)
+        cutoff = time.time() - STALE_PARTIAL_SECONDS
+        for leftover in self.partial.iterdir():
+            if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+                leftover.unlink(missing_ok=True)
+
+    async def begin_upload(self) -> Upload:
+        return await asyncio.to_thread(self._begin_upload)
+
+    def _begin_upload(self) -> Upload:
+        self.partial.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.partial / uuid.uuid4().hex
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        return Upload(path, os.open(path, flags, 0o600), self.max_upload_bytes)
+
+    def partial_files(self) -> list[Path]:
+        return sorted(self.partial.iterdir()) if self.partial.exists() else []
+
+    async def keep(
+        self,
+        upload: FinishedUpload,
+        *,
+        account_id: uuid.UUID,
+        dropzone_id: uuid.UUID,
+        file_id: uuid.UUID,
+    ) -> str:
+        assert isinstance(upload, Upload), "only uploads begun here can be kept"
+        relative = f"{account_id}/{dropzone_id}/{FILES_DIR}/{file_id}"
+        await asyncio.to_thread(self._keep, upload.path, self.root / relative)
+        return relative
+
+    def _keep(self, source: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.rename(source, target)
+        directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    async def discard(self, upload: FinishedUpload) -> None:
+        assert isinstance(upload, Upload), "only uploads begun here can be discarded"
+        await upload.discard()
+
+    async def remove(self, storage_path: str) -> None:
+        await asyncio.to_thread(self._path(storage_path).unlink, missing_ok=True)
+
+    async def read(self, storage_path: str) -> AsyncIterator[bytes]:
+        handle = await asyncio.to_thread(open, self._path(storage_path), "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, self.chunk_bytes):
+                yield chunk
+        finally:
+            handle.close()
+
+    def _path(self, storage_path: str) -> Path:
+        path = (self.root / storage_path).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise FileNotFoundError(storage_path)
+        return path

@@ -1,0 +1,5 @@
+"""Alembic environment of the ingestion schema."""
+
+from services.runtime.migrations import run_env
+
+run_env()

@@ -1,0 +1,109 @@
+"""What an SFTP login does in its drop zone: finish uploads and see what it uploaded."""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from services.ingestion.adapters.db.repositories import Repositories
+from services.ingestion.adapters.events import builders
+from services.ingestion.domain.files import IngestedFile, check_upload, file_arrived
+from services.ingestion.domain.logins import SftpSession
+from services.ingestion.service_layer.ports import FinishedUpload, Ports
+from services.runtime.context import CallContext
+from services.runtime.db import Scope
+from services.runtime.errors import NotFound
+from services.runtime.ids import new_id
+
+log = logging.getLogger(__name__)
+
+# The listing an SFTP client sees is a view of the latest uploads, not an archive.
+LISTING_LIMIT = 1000
+
+
+def context_of(session: SftpSession) -> CallContext:
+    """The actor of what a login does: kind "sftp_login", from the client's address."""
+    return CallContext(
+        principal_id=str(session.login_id),
+        principal_kind="sftp_login",
+        account_id=session.account_id,
+        source_address=session.source_address,
+    )
+
+
+def scope_of(session: SftpSession) -> Scope:
+    return Scope(session.account_id, principal_id=str(session.login_id))
+
+
+async def receive_upload(
+    *, ports: Ports, session: SftpSession, name: str, upload: FinishedUpload
+) -> IngestedFile:
+    """Keep a closed upload in its drop zone's store and record it: received (with its
+    route's source schema), duplicate (same content as an earlier file of the zone) or
+    quarantined (no route matches its name). An empty upload is discarded and refused."""
+    try:
+        check_upload(name=name, size_bytes=upload.size_bytes)
+    except Exception:
+        await ports.store.discard(upload)
+        raise
+    ctx = context_of(session)
+    file_id = new_id()
+    storage_path = await ports.store.keep(
+        upload, account_id=session.account_id, dropzone_id=session.dropzone_id, file_id=file_id
+    )
+    try:
+        async with ports.db.transaction(scope_of(session)) as tx:
+            repos = Repositories(tx)
+            zone = await repos.dropzones.get(session.account_id, session.dropzone_id)
+            if zone is None:
+                raise NotFound("the drop zone no longer exists")
+            await repos.files.lock_content(zone.id, upload.sha256)
+            original = await repos.files.original_of(zone.account_id, zone.id, upload.sha256)
+            arrival = file_arrived(name=name, routes=zone.routes, original=original)
+            now = datetime.now(UTC)
+            file = IngestedFile(
+                id=file_id,
+                account_id=zone.account_id,
+                dropzone_id=zone.id,
+                name=name,
+                size_bytes=upload.size_bytes,
+                sha256=upload.sha256,
+                storage_path=storage_path,
+                status=arrival.status,
+                status_reason=arrival.reason,
+                duplicate_of=arrival.duplicate_of,
+                source_schema=arrival.source_schema,
+                received_at=now,
+                updated_at=now,
+            )
+            await repos.files.add(file)
+            await ports.outbox.add(tx, builders.file_arrived(file, zone, ctx))
+    except BaseException:
+        await asyncio.shield(ports.store.remove(storage_path))
+        raise
+    log.info(
+        "file received",
+        extra={
+            "fields": {
+                "file_id": str(file.id),
+                "dropzone_id": str(file.dropzone_id),
+                "status": file.status.value,
+                "size_bytes": file.size_bytes,
+            }
+        },
+    )
+    return file
+
+
+async def zone_listing(*, ports: Ports, session: SftpSession) -> list[IngestedFile]:
+    """The newest file of each name the zone received, newest first."""
+    async with ports.db.transaction(scope_of(session)) as tx:
+        return await Repositories(tx).files.listing(
+            session.account_id, session.dropzone_id, limit=LISTING_LIMIT
+        )
+
+
+async def zone_file(*, ports: Ports, session: SftpSession, name: str) -> IngestedFile | None:
+    async with ports.db.transaction(scope_of(session)) as tx:
+        return await Repositories(tx).files.newest_named(
+            session.account_id, session.dropzone_id, name
+        )

@@ -23,6 +23,8 @@ def provision_roles(admin_url: str, schema: str, password: str | None = None) ->
     """Create the schema's owner and app roles and the schema, if missing (idempotent)."""
     owner, app = f"{schema}_owner", f"{schema}_app"
     with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        is_superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        is_superuser = is_superuser.fetchone()[0]
         for role in (owner, app):
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
             if not exists:
@@ -37,7 +39,7 @@ def provision_roles(admin_url: str, schema: str, password: str | None = None) ->
                         sql.Identifier(role), sql.Literal(password)
                     )
                 )
-            if not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+            if not is_superuser:
                 # PostgreSQL 16+: a CREATEROLE admin must hold the role to hand it a schema.
                 conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
         database = conn.info.dbname

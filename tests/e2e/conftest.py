@@ -8,11 +8,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncssh
 import httpx
+import psycopg
 import pytest
 
+from devstack.nats import EmbeddedNats
 from devstack.stack import REPO, Stack, StackPorts
 
 FINAL_STATUSES = {
@@ -25,14 +28,31 @@ FINAL_STATUSES = {
 
 
 @pytest.fixture(scope="session")
-def stack(backend_dir: Path, database_url: str, nats_url: str) -> Iterator[Stack]:
+def e2e_database_url(database_url: str) -> str:
+    """A database of its own, so the platform never meets the service tests' rows and keys."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS canopy_e2e WITH (FORCE)")
+        conn.execute("CREATE DATABASE canopy_e2e")
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(path="/canopy_e2e"))
+
+
+@pytest.fixture(scope="session")
+def e2e_nats_url(backend_dir: Path) -> Iterator[str]:
+    """A NATS server of its own, so no event of the service tests reaches the platform."""
+    with EmbeddedNats(store_dir=backend_dir / "e2e-nats") as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def stack(backend_dir: Path, e2e_database_url: str, e2e_nats_url: str) -> Iterator[Stack]:
     lines: list[str] = []
     platform = Stack(
         var_dir=backend_dir / "stack",
         ports=StackPorts.free(),
         durable=False,
-        database_url=database_url,
-        nats_url=nats_url,
+        database_url=e2e_database_url,
+        nats_url=e2e_nats_url,
         sink=lambda name, line: lines.append(f"{name}: {line}"),
     )
     try:

@@ -111,8 +111,8 @@ async def test_records_are_decrypted_for_the_reader(loaded: dict) -> None:
     assert all(r["tenant_id"] == loaded["tenant"]["id"] for r in records)
 
 
-async def test_sensitive_fields_are_stored_encrypted(loaded: dict, database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
+async def test_sensitive_fields_are_stored_encrypted(loaded: dict, e2e_database_url: str) -> None:
+    with psycopg.connect(e2e_database_url) as conn:
         rows = conn.execute(
             "SELECT data->>'email', data::text FROM canonical.records WHERE account_id = %s",
             [loaded["admin"].account_id],

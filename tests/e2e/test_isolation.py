@@ -165,9 +165,9 @@ def customer_data_tables(conn: psycopg.Connection) -> list[tuple[str, str, bool,
 
 
 async def test_every_customer_data_table_forces_row_level_security(
-    stack: Stack, database_url: str
+    stack: Stack, e2e_database_url: str
 ) -> None:
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(e2e_database_url) as conn:
         tables = customer_data_tables(conn)
         assert {schema for schema, *_ in tables} == set(SCHEMAS)
         assert [t for t in tables if not (t[2] and t[3])] == []
@@ -180,16 +180,16 @@ async def test_every_customer_data_table_forces_row_level_security(
 
 
 async def test_app_role_without_context_sees_no_rows(
-    two_accounts: dict, stack: Stack, database_url: str
+    two_accounts: dict, stack: Stack, e2e_database_url: str
 ) -> None:
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(e2e_database_url) as conn:
         tables = [(s, t) for s, t, *_ in customer_data_tables(conn)]
         populated = [
             (s, t) for s, t in tables if conn.execute(f"SELECT count(*) FROM {s}.{t}").fetchone()[0]
         ]
     assert len(populated) >= 8
     for schema in SCHEMAS:
-        app_url = psycopg.conninfo.make_conninfo(database_url, user=f"{schema}_app")
+        app_url = psycopg.conninfo.make_conninfo(e2e_database_url, user=f"{schema}_app")
         with psycopg.connect(app_url) as conn:
             for owner_schema, table in populated:
                 if owner_schema == schema:

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from devstack import seed
 from devstack.stack import REPO, Stack, StackPorts
@@ -44,32 +43,24 @@ def run(var_dir: Path) -> None:
 
 
 def print_welcome(stack: Stack) -> None:
-    table = Table(title="Canopy is running (Ctrl-C stops everything)", show_header=False)
-    table.add_row("gateway", stack.gateway_url)
-    table.add_row(
-        "admin login", f"{seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (account '{seed.DEMO_SLUG}')"
-    )
-    table.add_row(
-        "SFTP", f"127.0.0.1:{stack.ports.sftp}  login {seed.SFTP_USERNAME} / {seed.SFTP_PASSWORD}"
-    )
-    table.add_row("demo file", str(REPO / "devstack" / "demo" / "customers_demo.csv"))
-    table.add_row(
-        "upload",
-        f"sftp -P {stack.ports.sftp} {seed.SFTP_USERNAME}@127.0.0.1"
-        "  then  put customers_demo.csv customers_demo.csv",
-    )
-    table.add_row(
-        "token",
-        f"curl -s {stack.gateway_url}/v1/auth/token"
-        f' -d \'{{"email":"{seed.ADMIN_EMAIL}","password":"{seed.ADMIN_PASSWORD}"}}\'',
-    )
-    table.add_row(
-        "records",
-        f"curl -s -H 'Authorization: Bearer $TOKEN' {stack.gateway_url}/v1/records/customer",
-    )
-    table.add_row("database", stack.database_url)
-    table.add_row("NATS", stack.nats_url)
-    console.print(table)
+    gateway, sftp = stack.gateway_url, stack.ports.sftp
+    demo_file = REPO / "devstack" / "demo" / "customers_demo.csv"
+    sftp_login = f"{seed.SFTP_USERNAME}@127.0.0.1"
+    login = f'{{"email":"{seed.ADMIN_EMAIL}","password":"{seed.ADMIN_PASSWORD}"}}'
+    lines = [
+        ("gateway", gateway),
+        ("admin", f"{seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (account '{seed.DEMO_SLUG}')"),
+        ("SFTP", f"127.0.0.1:{sftp}, login {seed.SFTP_USERNAME} / {seed.SFTP_PASSWORD}"),
+        ("upload", f"echo 'put {demo_file} customers_demo.csv' | sftp -P {sftp} {sftp_login}"),
+        ("token", f"curl -s --json '{login}' {gateway}/v1/auth/token"),
+        ("records", f'curl -s -H "Authorization: Bearer $TOKEN" {gateway}/v1/records/customer'),
+        ("database", stack.database_url),
+        ("NATS", stack.nats_url),
+    ]
+    console.rule("Canopy is running (Ctrl-C stops everything)")
+    for label, value in lines:
+        console.print(f"[bold]{label:>9}[/bold]  {value}", soft_wrap=True, highlight=False)
+    console.rule()
 
 
 def main() -> None:
@@ -78,6 +69,7 @@ def main() -> None:
     parser.add_argument("--var-dir", type=Path, default=REPO / "var")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     run(args.var_dir)
 
 

@@ -1,9 +1,9 @@
 """The audit service's settings (environment variables prefixed CANOPY_)."""
 
-from services.runtime.config import DEFAULT_PORTS, RuntimeConfig
+from services.runtime.config import DEFAULT_PORTS, ServedConfig
 
 
-class AuditConfig(RuntimeConfig):
+class AuditConfig(ServedConfig):
     grpc_port: int = DEFAULT_PORTS["audit"]
     # Events read per query while verifying a chain (a chain is never held in memory whole).
     audit_verify_batch_size: int = 500

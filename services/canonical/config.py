@@ -1,9 +1,9 @@
 """Configuration of the canonical service (environment variables CANOPY_*)."""
 
-from services.runtime.config import DEFAULT_PORTS, RuntimeConfig
+from services.runtime.config import DEFAULT_PORTS, ServedConfig
 
 
-class CanonicalConfig(RuntimeConfig):
+class CanonicalConfig(ServedConfig):
     grpc_port: int = DEFAULT_PORTS["canonical"]
     # Rows per upsert statement (and per tenant lookup of codes not seen yet).
     load_batch_size: int = 1000

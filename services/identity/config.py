@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from services.runtime.config import DEFAULT_PORTS, RuntimeConfig
+from services.runtime.config import DEFAULT_PORTS, ServedConfig
 
 
-class IdentityConfig(RuntimeConfig):
+class IdentityConfig(ServedConfig):
     grpc_port: int = DEFAULT_PORTS["identity"]
     # Lifetime of the access tokens IssueToken signs (CANOPY_TOKEN_LIFETIME_SECONDS).
     token_lifetime_seconds: int = Field(default=3600, ge=60, le=86_400)

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from services.runtime.config import DEFAULT_PORTS, RuntimeConfig
+from services.runtime.config import DEFAULT_PORTS, ServedConfig
 
 
-class IngestionConfig(RuntimeConfig):
+class IngestionConfig(ServedConfig):
     grpc_port: int = DEFAULT_PORTS["ingestion"]
     # The SFTP server customers upload to (CANOPY_SFTP_HOST, CANOPY_SFTP_PORT).
     sftp_host: str = "127.0.0.1"

@@ -57,6 +57,12 @@ class RuntimeConfig(BaseSettings):
         return sqlalchemy_url(self.owner_database_url or self.role_url(f"{schema}_owner"))
 
 
+class ServedConfig(RuntimeConfig):
+    """A service's config: the runtime's plus the port it serves gRPC on."""
+
+    grpc_port: int
+
+
 def with_user(url: str, user: str, password: str | None) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""

@@ -9,8 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import Column, DateTime, func, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from services.runtime.context import CallContext
@@ -81,4 +82,12 @@ def account_policy_sql(schema: str, table: str, column: str = "account_id") -> l
         f"ALTER TABLE {schema}.{table} FORCE ROW LEVEL SECURITY",
         f"CREATE POLICY account_isolation ON {schema}.{table}"
         f" USING ({column} = {current}) WITH CHECK ({column} = {current})",
+    ]
+
+
+def timestamps() -> list[Column[datetime]]:
+    """`created_at` and `updated_at` (timestamptz, default now()): every table has both."""
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     ]

@@ -1,21 +1,27 @@
 """Running one service process: its backends, gRPC server and background loops, until a signal."""
 
+import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from services.runtime.config import RuntimeConfig
+from services.runtime.config import RuntimeConfig, ServedConfig
 from services.runtime.context import ContextTokens
 from services.runtime.db import Database
 from services.runtime.grpc_server import Registration, start_grpc_server
+from services.runtime.logs import configure_logging
 from services.runtime.messaging import connect_nats, ensure_streams
+from services.runtime.migrations import migrate
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +87,31 @@ def _stop_if_crashed(task: asyncio.Task[None], stop: asyncio.Event) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background loop crashed; stopping", exc_info=task.exception())
         stop.set()
+
+
+def service_main(
+    *,
+    schema: str,
+    description: str,
+    config_type: type[ServedConfig],
+    bootstrap: Callable[[Any], AbstractAsyncContextManager[ServiceApp]],
+    migrations_dir: Path,
+    argv: list[str] | None = None,
+) -> None:
+    """`python -m services.<schema> [serve|migrate]`: the one entrypoint of every service."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{schema}", description=description)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    args = parser.parse_args(argv)
+    config = config_type()
+    configure_logging(schema, config.log_level)
+    if args.command == "migrate":
+        migrate(config, schema, migrations_dir)
+        return
+
+    async def serve_until_stopped() -> None:
+        async with bootstrap(config) as app:
+            address = f"{config.grpc_host}:{config.grpc_port}"
+            await serve(app, address=address, tokens=ContextTokens(config.context_key))
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_until_stopped())

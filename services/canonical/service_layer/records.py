@@ -12,11 +12,12 @@ from services.canonical.domain.encryption import Keyring, key_version_of
 from services.canonical.domain.loads import Reject
 from services.canonical.domain.records import CanonicalRecord, open_record_data
 from services.canonical.domain.schemas import canonical_schema
-from services.canonical.service_layer.pages import decode_token, next_token, page_size, parse_id
 from services.canonical.service_layer.ports import KeyProvider
 from services.runtime.context import CallContext
 from services.runtime.db import Database, Scope
 from services.runtime.errors import NotFound
+from services.runtime.ids import parse_id
+from services.runtime.pages import decode_token, next_token, page_size
 
 
 async def list_records(

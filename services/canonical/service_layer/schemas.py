@@ -11,11 +11,11 @@ from services.canonical.domain.source_schemas import (
     ValueMap,
     define_source_schema,
 )
-from services.canonical.service_layer.pages import decode_token, next_token, page_size
 from services.runtime.context import CallContext
 from services.runtime.db import Database, Scope
 from services.runtime.events import new_event
 from services.runtime.outbox import Outbox
+from services.runtime.pages import decode_token, next_token, page_size
 
 SOURCE_SCHEMA_CREATED = "canopy.canonical.source_schema.created"
 

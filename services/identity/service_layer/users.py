@@ -4,10 +4,10 @@ from services.identity.adapters.events import builders
 from services.identity.domain import users as rules
 from services.identity.domain.roles import role_name
 from services.identity.domain.users import User
-from services.identity.service_layer import paging
 from services.identity.service_layer.passwords import Passwords
 from services.identity.service_layer.roles import grant_in
 from services.identity.service_layer.unit_of_work import IdentityStore
+from services.runtime import pages as paging
 from services.runtime.context import CallContext
 from services.runtime.db import Scope
 from services.runtime.errors import InvalidInput
@@ -69,10 +69,10 @@ async def list_users(
     """One page of the account's members, by id; the next page's token or ''."""
     account_id = ctx.require_account()
     size = paging.page_size(page_size)
-    after = paging.after_id(page_token)
+    after = paging.decode_token(page_token)
     async with store.transaction(Scope.of(ctx)) as uow:
         users = await uow.repos.users.members(account_id, after=after, limit=size + 1)
     if len(users) > size:
         users = users[:size]
-        return users, paging.page_token(users[-1].id)
+        return users, paging.encode_token(users[-1].id)
     return users, ""

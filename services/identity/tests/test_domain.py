@@ -19,7 +19,7 @@ from services.identity.domain.roles import (
 )
 from services.identity.domain.tokens import access_token_claims, jwk_of, key_id
 from services.identity.domain.users import check_password, display_name, normalize_email
-from services.identity.service_layer import paging
+from services.runtime import pages as paging
 from services.runtime.errors import InvalidInput
 from services.runtime.permissions import method_rules, undeclared
 
@@ -172,11 +172,11 @@ def test_an_ambiguous_default_says_how_many_accounts() -> None:
 
 def test_page_tokens_round_trip_and_bad_ones_are_refused() -> None:
     last = uuid.uuid4()
-    assert paging.after_id(paging.page_token(last)) == last
-    assert paging.after_id("") is None
+    assert paging.decode_token(paging.encode_token(last)) == last
+    assert paging.decode_token("") is None
     assert paging.page_size(0) == 50 and paging.page_size(10_000) == 500
     with pytest.raises(InvalidInput):
-        paging.after_id("not a token!")
+        paging.decode_token("not a token!")
     with pytest.raises(InvalidInput):
         paging.page_size(-1)
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from services.ingestion.adapters.db.repositories import Repositories
 from services.ingestion.adapters.events import builders
 from services.ingestion.domain.dropzones import DropZone, Route, dropzone_spec
-from services.ingestion.service_layer.pages import Page, decode_token, page_size, paged
 from services.ingestion.service_layer.ports import Ports
 from services.runtime.context import CallContext
 from services.runtime.db import Scope
 from services.runtime.errors import Forbidden, InvalidInput, NotFound
 from services.runtime.ids import new_id
+from services.runtime.pages import Page, decode_token, page_size, paged
 
 
 async def create_dropzone(

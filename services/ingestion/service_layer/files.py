@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 from services.ingestion.adapters.db.repositories import Repositories
 from services.ingestion.domain.files import IngestedFile
-from services.ingestion.service_layer.pages import Page, decode_token, page_size, paged
 from services.ingestion.service_layer.ports import Ports
 from services.runtime.context import CallContext
 from services.runtime.db import Scope
 from services.runtime.errors import NotFound, PreconditionFailed
+from services.runtime.pages import Page, decode_token, page_size, paged
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from services.ingestion.domain.files import (
 )
 from services.ingestion.domain.logins import check_password, checked_username
 from services.ingestion.domain.paths import ROOT, OutsideZone, file_name, zone_entry
-from services.ingestion.service_layer.pages import decode_token, encode_token, page_size, paged
 from services.runtime.errors import InvalidInput
+from services.runtime.pages import decode_token, encode_token, page_size, paged
 
 ROUTES = (Route("customers_*.csv", "dms_customers"), Route("*.csv", "generic"))
 

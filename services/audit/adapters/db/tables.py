@@ -14,19 +14,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from services.runtime.db import timestamps
 from services.runtime.messaging import processed_events_table
 from services.runtime.outbox import outbox_table
 
 SCHEMA = "audit"
 
 metadata = MetaData(schema=SCHEMA)
-
-
-def _timestamps() -> list[Column]:
-    return [
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    ]
 
 
 # Append-only: the app role may only SELECT and INSERT, and a trigger refuses UPDATE,
@@ -49,7 +43,7 @@ events = Table(
     Column("payload", JSONB, nullable=False),
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
-    *_timestamps(),
+    *timestamps(),
     UniqueConstraint("account_id", "sequence", name="events_account_sequence_key"),
     Index("events_account_type_sequence_idx", "account_id", "type", "sequence"),
 )
@@ -60,7 +54,7 @@ chain_heads = Table(
     Column("account_id", Uuid, primary_key=True),
     Column("sequence", BigInteger, nullable=False),
     Column("hash", Text, nullable=False),
-    *_timestamps(),
+    *timestamps(),
 )
 
 outbox = outbox_table(metadata)

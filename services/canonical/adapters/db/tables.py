@@ -16,19 +16,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from services.runtime.db import timestamps
 from services.runtime.messaging import processed_events_table
 from services.runtime.outbox import outbox_table
 
 SCHEMA = "canonical"
 
 metadata = MetaData(schema=SCHEMA)
-
-
-def _timestamps() -> list[Column]:
-    return [
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    ]
 
 
 source_schemas = Table(
@@ -40,7 +34,7 @@ source_schemas = Table(
     Column("canonical_schema", Text, nullable=False),
     Column("definition", JSONB, nullable=False),
     Column("version", Integer, nullable=False, server_default=text("1")),
-    *_timestamps(),
+    *timestamps(),
     Column("deleted_at", DateTime(timezone=True)),
     Index(
         "source_schemas_account_name_key",
@@ -65,7 +59,7 @@ records = Table(
     Column("content_hash", Text, nullable=False),
     Column("key_version", Integer, nullable=False),
     Column("file_id", Uuid, nullable=False),
-    *_timestamps(),
+    *timestamps(),
     UniqueConstraint("account_id", "dedupe_key", name="records_account_dedupe_key"),
     Index("records_account_schema_id", "account_id", "schema", "id"),
     Index("records_account_schema_tenant_id", "account_id", "schema", "tenant_id", "id"),
@@ -99,7 +93,7 @@ loads = Table(
     Column("reason", Text, nullable=False, server_default=text("''")),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
-    *_timestamps(),
+    *timestamps(),
     UniqueConstraint("account_id", "file_id", name="loads_account_file_key"),
 )
 

@@ -19,15 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from services.runtime.db import timestamps
 from services.runtime.messaging import processed_events_table
 from services.runtime.outbox import outbox_table
-
-
-def _timestamps() -> list[Column]:  # type: ignore[type-arg]
-    return [
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    ]
 
 
 @dataclass(frozen=True)
@@ -54,7 +48,7 @@ def identity_tables(metadata: MetaData) -> IdentityTables:
         Column("display_name", Text, nullable=False, server_default=""),
         Column("password_hash", Text, nullable=False),
         Column("status", Text, nullable=False, server_default="active"),
-        *_timestamps(),
+        *timestamps(),
         Column("deactivated_at", DateTime(timezone=True)),
         Index("users_email_key", func.lower(text("email")), unique=True),
     )
@@ -64,7 +58,7 @@ def identity_tables(metadata: MetaData) -> IdentityTables:
         Column("id", Uuid, primary_key=True),
         Column("account_id", Uuid, nullable=False, index=True),
         Column("user_id", Uuid, ForeignKey(users.c.id), nullable=False, index=True),
-        *_timestamps(),
+        *timestamps(),
         Column("deleted_at", DateTime(timezone=True)),
         Index(
             "memberships_account_user_key",
@@ -82,7 +76,7 @@ def identity_tables(metadata: MetaData) -> IdentityTables:
         Column("name", Text, nullable=False),
         Column("permissions", ARRAY(Text), nullable=False, server_default="{}"),
         Column("preset", Boolean, nullable=False, server_default="false"),
-        *_timestamps(),
+        *timestamps(),
         UniqueConstraint("account_id", "name"),
     )
     role_grants = Table(
@@ -93,7 +87,7 @@ def identity_tables(metadata: MetaData) -> IdentityTables:
         Column("user_id", Uuid, ForeignKey(users.c.id), nullable=False, index=True),
         Column("role_id", Uuid, ForeignKey(roles.c.id), nullable=False, index=True),
         Column("scope", Text, nullable=False, server_default="account"),
-        *_timestamps(),
+        *timestamps(),
         Column("deleted_at", DateTime(timezone=True)),
         Index(
             "role_grants_grant_key",

@@ -13,19 +13,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from services.runtime.db import timestamps
 from services.runtime.messaging import processed_events_table
 from services.runtime.outbox import outbox_table
 
 SCHEMA = "ingestion"
 
 metadata = MetaData(schema=SCHEMA)
-
-
-def _timestamps() -> list[Column]:
-    return [
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    ]
 
 
 dropzones = Table(
@@ -37,7 +31,7 @@ dropzones = Table(
     Column("tenant_ids", ARRAY(Uuid), nullable=False),
     # [{"pattern": "customers_*.csv", "source_schema": "dms_customers"}, ...]
     Column("routes", JSONB, nullable=False),
-    *_timestamps(),
+    *timestamps(),
     Column("deleted_at", DateTime(timezone=True)),
 )
 
@@ -49,7 +43,7 @@ sftp_logins = Table(
     Column("dropzone_id", Uuid, ForeignKey(dropzones.c.id), nullable=False),
     Column("username", Text, nullable=False),
     Column("password_hash", Text, nullable=False),
-    *_timestamps(),
+    *timestamps(),
     Column("disabled_at", DateTime(timezone=True)),
 )
 

@@ -17,19 +17,13 @@ from sqlalchemy import (
     text,
 )
 
+from services.runtime.db import timestamps
 from services.runtime.messaging import processed_events_table
 from services.runtime.outbox import outbox_table
 
 SCHEMA = "tenancy"
 
 metadata = MetaData(schema=SCHEMA)
-
-
-def _timestamps() -> list[Column]:
-    return [
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    ]
 
 
 accounts = Table(
@@ -40,7 +34,7 @@ accounts = Table(
     Column("slug", Text, nullable=False),
     Column("tier", Text, nullable=False, server_default="standard"),
     Column("status", Text, nullable=False, server_default="active"),
-    *_timestamps(),
+    *timestamps(),
     UniqueConstraint("slug", name="accounts_slug_key"),
     CheckConstraint(
         "tier IN ('standard', 'professional', 'enterprise')", name="accounts_tier_check"
@@ -57,7 +51,7 @@ data_keys = Table(
     Column("account_id", Uuid, nullable=False),
     Column("version", Integer, nullable=False),
     Column("wrapped_key", LargeBinary),
-    *_timestamps(),
+    *timestamps(),
     Column("destroyed_at", DateTime(timezone=True)),
     UniqueConstraint("account_id", "version", name="data_keys_account_version_key"),
     CheckConstraint("version > 0", name="data_keys_version_check"),
@@ -72,7 +66,7 @@ tenants = Table(
     Column("id", Uuid, primary_key=True),
     Column("account_id", Uuid, nullable=False),
     Column("name", Text, nullable=False),
-    *_timestamps(),
+    *timestamps(),
     Column("deleted_at", DateTime(timezone=True)),
     UniqueConstraint("account_id", "id", name="tenants_account_id_id_key"),
     Index(
@@ -92,7 +86,7 @@ tenant_mapping_codes = Table(
     Column("tenant_id", Uuid, nullable=False),
     Column("source", Text, nullable=False),
     Column("code", Text, nullable=False),
-    *_timestamps(),
+    *timestamps(),
     Column("deleted_at", DateTime(timezone=True)),
     ForeignKeyConstraint(
         ["account_id", "tenant_id"],

@@ -82,7 +82,7 @@ class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
         )
         return tenancy_pb2.ListTenantsResponse(
             tenants=[tenant_to_proto(t) for t in page.items],
-            next_page_token=page.next_page_token,
+            next_page_token=page.next_token,
         )
 
     async def GetTenant(
@@ -118,7 +118,7 @@ class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
         )
         return tenancy_pb2.ListTenantMappingCodesResponse(
             codes=[mapping_code_to_proto(m) for m in page.items],
-            next_page_token=page.next_page_token,
+            next_page_token=page.next_token,
         )
 
     async def ResolveTenantCodes(

@@ -13,6 +13,8 @@ class MethodRule:
     full_method: str  # "/canopy.tenancy.v1.TenancyService/CreateTenant"
     permission: str
     public: bool
+    # Any verified caller, no permission needed (calls about the caller itself).
+    authenticated: bool = False
 
 
 def method_rule(service: ServiceDescriptor, method: MethodDescriptor) -> MethodRule:
@@ -21,6 +23,7 @@ def method_rule(service: ServiceDescriptor, method: MethodDescriptor) -> MethodR
         full_method=f"/{service.full_name}/{method.name}",
         permission=options.Extensions[options_pb2.permission],
         public=options.Extensions[options_pb2.public],
+        authenticated=options.Extensions[options_pb2.authenticated],
     )
 
 
@@ -38,5 +41,9 @@ def method_rules(*modules: ModuleType) -> dict[str, MethodRule]:
 
 
 def undeclared(rules: dict[str, MethodRule]) -> list[str]:
-    """RPCs that declare neither a permission nor public, or both."""
-    return [r.full_method for r in rules.values() if bool(r.permission) == r.public]
+    """RPCs that declare none or more than one of: a permission, public, authenticated."""
+    return [
+        r.full_method
+        for r in rules.values()
+        if [bool(r.permission), r.public, r.authenticated].count(True) != 1
+    ]

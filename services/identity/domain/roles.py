@@ -16,6 +16,7 @@ SERVICE_ONLY_PERMISSIONS = frozenset(
         "tenancy.datakeys:use",
         "identity.principals:resolve",
         "ingestion.files:content",
+        "canonical.rejects:export",
     }
 )
 

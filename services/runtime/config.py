@@ -39,6 +39,8 @@ class RuntimeConfig(BaseSettings):
     # AES-256 key-encryption key (32 bytes, base64) wrapping data keys and signing keys at rest.
     key_encryption_key: str = ""
     grpc_host: str = "127.0.0.1"
+    # Prometheus /metrics port of this process (0: off).
+    metrics_port: int = 0
     log_level: str = "INFO"
     identity_address: str = f"127.0.0.1:{DEFAULT_PORTS['identity']}"
     tenancy_address: str = f"127.0.0.1:{DEFAULT_PORTS['tenancy']}"

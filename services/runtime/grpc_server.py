@@ -1,7 +1,9 @@
 """The gRPC server of every service: context tokens, permission checks, health, reflection."""
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +20,7 @@ from services.runtime.context import (
     current_context,
 )
 from services.runtime.logs import correlation_id
+from services.runtime.metrics import RPC_SECONDS, RPCS
 from services.runtime.permissions import MethodRule, method_rules, services_of
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,18 @@ def context_of_call() -> CallContext:
     if ctx is None:
         raise errors.Unauthenticated("no caller context")
     return ctx
+
+
+@contextmanager
+def measured(method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+    """Count the call by its final status code and time it."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        code = context.code() or grpc.StatusCode.OK
+        RPCS.labels(method, code.name if isinstance(code, grpc.StatusCode) else str(code)).inc()
+        RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
 
 
 class ContextInterceptor(grpc.aio.ServerInterceptor):
@@ -93,28 +108,30 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
 
     def _unary(self, rule: MethodRule, behavior: Any) -> Any:
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            try:
-                token = current_context.set(self._admit(rule, context))
+            with measured(rule.full_method, context):
                 try:
-                    return await behavior(request, context)
-                finally:
-                    current_context.reset(token)
-            except errors.CanopyError as error:
-                await context.abort(status_of(error), str(error))
+                    token = current_context.set(self._admit(rule, context))
+                    try:
+                        return await behavior(request, context)
+                    finally:
+                        current_context.reset(token)
+                except errors.CanopyError as error:
+                    await context.abort(status_of(error), str(error))
 
         return guarded
 
     def _stream(self, rule: MethodRule, behavior: Any) -> Any:
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            try:
-                token = current_context.set(self._admit(rule, context))
+            with measured(rule.full_method, context):
                 try:
-                    async for response in behavior(request, context):
-                        yield response
-                finally:
-                    current_context.reset(token)
-            except errors.CanopyError as error:
-                await context.abort(status_of(error), str(error))
+                    token = current_context.set(self._admit(rule, context))
+                    try:
+                        async for response in behavior(request, context):
+                            yield response
+                    finally:
+                        current_context.reset(token)
+                except errors.CanopyError as error:
+                    await context.abort(status_of(error), str(error))
 
         return guarded
 

@@ -21,6 +21,7 @@ from services.runtime.db import Database
 from services.runtime.grpc_server import Registration, start_grpc_server
 from services.runtime.logs import configure_logging
 from services.runtime.messaging import connect_nats, ensure_streams
+from services.runtime.metrics import expose_metrics
 from services.runtime.migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def service_main(
     if args.command == "migrate":
         migrate(config, schema, migrations_dir)
         return
+    expose_metrics(config.grpc_host, config.metrics_port)
 
     async def serve_until_stopped() -> None:
         async with bootstrap(config) as app:

@@ -20,6 +20,7 @@ from canopy.common.v1 import events_pb2
 from services.runtime.db import Database, Scope
 from services.runtime.events import CONTEXTS, stream_name, stream_subjects
 from services.runtime.logs import correlation_id
+from services.runtime.metrics import EVENTS_HANDLED
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +139,13 @@ class EventConsumer:
                 if await self._first_delivery(session, event_id):
                     await self.handler(event, session)
         except Exception:
+            EVENTS_HANDLED.labels(self.durable, "failed").inc()
             await self._retry_or_give_up(message, event)
             return
         finally:
             heartbeat.cancel()
         await message.ack()
+        EVENTS_HANDLED.labels(self.durable, "handled").inc()
 
     async def _first_delivery(self, session: AsyncSession, event_id: uuid.UUID) -> bool:
         mark = (

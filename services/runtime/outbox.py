@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from canopy.common.v1 import events_pb2
 from services.runtime.db import Database, Scope
+from services.runtime.metrics import EVENTS_PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class OutboxRelay:
                 .where(self.table.c.id.in_([row.id for row in rows]))
                 .values(published_at=datetime.now(UTC))
             )
+        EVENTS_PUBLISHED.inc(len(rows))
         return len(rows)
 
     async def run(self, stop: asyncio.Event, *, idle_seconds: float = 0.1) -> None:

@@ -86,3 +86,22 @@ async def test_domain_errors_map_to_status(key: str) -> None:
             await stub.VerifyChain(audit_pb2.VerifyChainRequest(), metadata=tokens.metadata(ctx))
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
     assert error.value.details() == "no such chain"
+
+
+async def test_calls_are_counted_by_status_in_metrics(key: str) -> None:
+    from prometheus_client import REGISTRY
+
+    method = "/canopy.audit.v1.AuditService/ListEvents"
+
+    def count(code: str) -> float:
+        labels = {"method": method, "code": code}
+        return REGISTRY.get_sample_value("canopy_grpc_requests_total", labels) or 0.0
+
+    tokens = ContextTokens(key)
+    ok_before, denied_before = count("OK"), count("PERMISSION_DENIED")
+    async with serving(app(RecordingAudit()), tokens) as channel:
+        await call(channel, tokens.metadata(caller(uuid.uuid4(), ["audit.events:read"])))
+        with pytest.raises(grpc.aio.AioRpcError):
+            await call(channel, tokens.metadata(caller(uuid.uuid4(), [])))
+    assert count("OK") == ok_before + 1
+    assert count("PERMISSION_DENIED") == denied_before + 1

@@ -137,7 +137,7 @@ async def sftp_upload(stack: Stack, username: str, password: str, name: str, dat
         client_keys=None,
     ) as connection:
         async with connection.start_sftp_client() as sftp:
-            async with sftp.open(name, "wb") as remote:
+            async with sftp.open(f"incoming/{name}", "wb") as remote:
                 await remote.write(data)
 
 

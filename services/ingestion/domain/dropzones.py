@@ -2,10 +2,12 @@
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatchcase
 
+from services.ingestion.domain.limits import Quota
+from services.ingestion.domain.schedule import ArrivalSchedule
 from services.ingestion.domain.text import clean_text
 from services.runtime.errors import InvalidInput
 
@@ -36,9 +38,24 @@ class DropZone:
     routes: tuple[Route, ...]
     created_at: datetime
     updated_at: datetime
+    quota: Quota = field(default_factory=Quota)
+    schedule: ArrivalSchedule | None = None
+    schedule_since: datetime | None = None
+    # The last deadline this zone was reported late for (each missed window is reported once).
+    last_late_deadline: datetime | None = None
 
     def route_for(self, file_name: str) -> Route | None:
         return route_for(self.routes, file_name)
+
+    def missed_deadline(self, now: datetime, last_received_at: datetime | None) -> datetime | None:
+        """The deadline the zone is late for now, if any: its latest expected window saw no
+        file, none arrived since, and the window ended after the schedule was set."""
+        if self.schedule is None:
+            return None
+        missed = self.schedule.missed(now, last_received_at)
+        if missed is None or (self.schedule_since is not None and missed <= self.schedule_since):
+            return None
+        return missed
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.ingestion.domain.dropzones import Route, route_for
-from services.runtime.errors import InvalidInput
+from services.runtime.errors import InvalidInput, PreconditionFailed
 
 
 class FileStatus(StrEnum):
@@ -28,6 +28,18 @@ LOAD_OUTCOMES = frozenset(
 NOT_LOADED = frozenset({FileStatus.DUPLICATE, FileStatus.QUARANTINED, FileStatus.FAILED})
 # A load may start on a file that arrived, or again on one whose load failed.
 LOADABLE = frozenset({FileStatus.RECEIVED, FileStatus.FAILED})
+# Files waiting for their load to finish.
+WAITING = frozenset({FileStatus.RECEIVED, FileStatus.PROCESSING})
+# An admin may load these again ("reprocess"); a duplicate is then loaded as itself.
+REPROCESSABLE = frozenset(
+    {FileStatus.LOADED, FileStatus.PARTIALLY_LOADED, FileStatus.FAILED, FileStatus.DUPLICATE}
+)
+# "retry" is for failed loads only.
+RETRYABLE = frozenset({FileStatus.FAILED})
+EMPTY_FILE = "empty file"
+# Names clients give an upload in progress before renaming it to its real name (WinSCP's
+# `.filepart`, and the usual `.part`/`.tmp` variants): such a file counts only once renamed.
+TEMPORARY_SUFFIXES = (".filepart", ".part", ".partial", ".tmp", ".temp", ".upload")
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,8 @@ class IngestedFile:
     duplicate_of: uuid.UUID | None = None
     source_schema: str = ""
     rows: RowCounts = field(default_factory=RowCounts)
+    login_id: uuid.UUID | None = None
+    completed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,32 @@ def check_upload(*, name: str, size_bytes: int) -> None:
     if not name:
         raise InvalidInput("a file needs a name")
     if size_bytes <= 0:
-        raise InvalidInput("empty files are not accepted")
+        raise InvalidInput(f"{EMPTY_FILE}: uploads without content are not accepted")
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether a client uploads under this name only to rename the file when it is complete."""
+    return name.lower().endswith(TEMPORARY_SUFFIXES)
+
+
+def check_commit_rename(source: str, target: str) -> None:
+    """A staged upload (temporary name) may be renamed to a real name, and only that."""
+    if not is_temporary_name(source):
+        raise PreconditionFailed("a received file cannot be renamed")
+    if is_temporary_name(target):
+        raise PreconditionFailed(f"{target!r} is a temporary name: rename to the real name")
+
+
+def reprocessed(current: FileStatus, *, retry: bool) -> FileStatus:
+    """The status of a file an admin asked to load again: received, for loading."""
+    allowed = RETRYABLE if retry else REPROCESSABLE
+    if current not in allowed:
+        action = "retried" if retry else "reprocessed"
+        names = ", ".join(sorted(s.value for s in allowed))
+        raise PreconditionFailed(
+            f"a {current.value} file cannot be {action} (only {names} files can)"
+        )
+    return FileStatus.RECEIVED
 
 
 def file_arrived(*, name: str, routes: Sequence[Route], original: uuid.UUID | None) -> Arrival:

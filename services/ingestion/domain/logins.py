@@ -1,16 +1,35 @@
-"""SFTP logins: a username and password that land in exactly one drop zone."""
+"""SFTP logins: a username with a password and public keys, landing in exactly one drop zone;
+disabled, enabled, locked after failures, and hard-deleted only under guard rails."""
 
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from services.ingestion.domain.lockouts import FailureState
 from services.runtime.errors import InvalidInput
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD_LENGTH = 12
 # Long enough for any passphrase, short enough that hashing stays cheap.
 MAX_PASSWORD_LENGTH = 1024
+
+
+MAX_KEYS_PER_LOGIN = 20
+MAX_KEY_COMMENT_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class LoginKey:
+    """One OpenSSH public key a login signs in with, known by its SHA-256 fingerprint."""
+
+    id: uuid.UUID
+    login_id: uuid.UUID
+    algorithm: str
+    fingerprint: str
+    public_key: str
+    comment: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -20,7 +39,10 @@ class SftpLogin:
     dropzone_id: uuid.UUID
     username: str
     created_at: datetime
+    updated_at: datetime | None = None
     disabled_at: datetime | None = None
+    failures: FailureState = field(default_factory=FailureState)
+    keys: tuple[LoginKey, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -32,6 +54,25 @@ class LoginCredentials:
     dropzone_id: uuid.UUID
     password_hash: str
     disabled: bool
+
+
+def hard_delete_blockers(
+    login: SftpLogin, *, now: datetime, disabled_for: timedelta, files_waiting: int
+) -> list[str]:
+    """Why a login cannot be hard-deleted yet (none: it can). Only a login disabled for at
+    least `disabled_for`, whose drop zone has no file still waiting for its load, can go."""
+    blockers = []
+    if login.disabled_at is None:
+        blockers.append("the login is not disabled: disable it first")
+    elif now - login.disabled_at < disabled_for:
+        ready = login.disabled_at + disabled_for
+        blockers.append(
+            f"the login has been disabled for less than {disabled_for}"
+            f" (it can be deleted from {ready.isoformat()})"
+        )
+    if files_waiting:
+        blockers.append(f"{files_waiting} file(s) of its drop zone are still being processed")
+    return blockers
 
 
 def normalise_username(username: str) -> str:
@@ -66,3 +107,5 @@ class SftpSession:
     dropzone_id: uuid.UUID
     username: str
     source_address: str = ""
+    # "password" or "publickey".
+    method: str = "password"

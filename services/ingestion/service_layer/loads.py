@@ -1,4 +1,5 @@
-"""Following canonical's loads: a file is processing, then loaded, partially loaded or not."""
+"""Following canonical's loads: a file is processing, then loaded, partially loaded or not;
+and each account's tier, from tenancy's account events."""
 
 import logging
 import uuid
@@ -8,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingestion.adapters.db.repositories import Repositories
 from services.ingestion.adapters.events import builders
 from services.ingestion.domain.files import RowCounts, load_completed, load_outcome, load_started
+from services.ingestion.domain.limits import parse_tier
 from services.runtime.context import CallContext
 from services.runtime.outbox import Outbox
 
@@ -69,7 +71,7 @@ async def mark_load_completed(
             extra={"fields": {"file_id": str(file_id), "status": file.status.value}},
         )
         return
-    await files.set_status(file, new_status, reason=reason, rows=rows)
+    await files.set_status(file, new_status, reason=reason, rows=rows, completed=True)
     await outbox.add(
         session,
         builders.file_status_changed(
@@ -80,3 +82,8 @@ async def mark_load_completed(
             ctx=ctx,
         ),
     )
+
+
+async def record_tier(*, session: AsyncSession, account_id: uuid.UUID, tier: str) -> None:
+    """Remember the account's tier (an empty tier is tenancy's default, standard)."""
+    await Repositories(session).tiers.set(account_id, parse_tier(tier or "standard"))

@@ -1,13 +1,16 @@
-"""What an SFTP login does in its drop zone: finish uploads and see what it uploaded."""
+"""What an SFTP login does in its drop zone: finish uploads within the zone's limits, and see
+what it uploaded and what the platform wrote back."""
 
 import asyncio
 import logging
 from datetime import UTC, datetime
 
-from services.ingestion.adapters.db.repositories import Repositories
+from services.ingestion.adapters.db.repositories import Repositories, ZoneDocument
 from services.ingestion.adapters.events import builders
 from services.ingestion.domain.files import IngestedFile, check_upload, file_arrived
+from services.ingestion.domain.limits import UploadLimits
 from services.ingestion.domain.logins import SftpSession
+from services.ingestion.domain.paths import Folder
 from services.ingestion.service_layer.ports import FinishedUpload, Ports
 from services.runtime.context import CallContext
 from services.runtime.db import Scope
@@ -16,7 +19,7 @@ from services.runtime.ids import new_id
 
 log = logging.getLogger(__name__)
 
-# The listing an SFTP client sees is a view of the latest uploads, not an archive.
+# The listing an SFTP client sees is a view of the latest files, not an archive.
 LISTING_LIMIT = 1000
 
 
@@ -34,12 +37,30 @@ def scope_of(session: SftpSession) -> Scope:
     return Scope(session.account_id, principal_id=str(session.login_id))
 
 
+async def upload_limits(*, ports: Ports, session: SftpSession) -> UploadLimits:
+    """What an upload may grow to now: the tier's file size and what the zone's quota leaves."""
+    async with ports.db.transaction(scope_of(session)) as tx:
+        repos = Repositories(tx)
+        zone = await repos.dropzones.get(session.account_id, session.dropzone_id)
+        if zone is None:
+            raise NotFound("the drop zone no longer exists")
+        usage = await repos.dropzones.usage(zone.account_id, zone.id)
+        tier = await repos.tiers.get(zone.account_id) or ports.policies.default_tier
+    return UploadLimits(
+        tier=tier,
+        max_file_bytes=ports.policies.max_file_bytes[tier],
+        quota=zone.quota,
+        usage=usage,
+    )
+
+
 async def receive_upload(
     *, ports: Ports, session: SftpSession, name: str, upload: FinishedUpload
 ) -> IngestedFile:
     """Keep a closed upload in its drop zone's store and record it: received (with its
     route's source schema), duplicate (same content as an earlier file of the zone) or
-    quarantined (no route matches its name). An empty upload is discarded and refused."""
+    quarantined (no route matches its name). An empty upload, or one past the zone's quota
+    or the tier's file size, is discarded and refused: nothing of it is kept."""
     try:
         check_upload(name=name, size_bytes=upload.size_bytes)
     except Exception:
@@ -53,9 +74,21 @@ async def receive_upload(
     try:
         async with ports.db.transaction(scope_of(session)) as tx:
             repos = Repositories(tx)
-            zone = await repos.dropzones.get(session.account_id, session.dropzone_id)
+            # Locking the zone serialises commits into it, so two uploads cannot both fit
+            # the last of a quota.
+            zone = await repos.dropzones.get(
+                session.account_id, session.dropzone_id, for_update=True
+            )
             if zone is None:
                 raise NotFound("the drop zone no longer exists")
+            usage = await repos.dropzones.usage(zone.account_id, zone.id)
+            tier = await repos.tiers.get(zone.account_id) or ports.policies.default_tier
+            UploadLimits(
+                tier=tier,
+                max_file_bytes=ports.policies.max_file_bytes[tier],
+                quota=zone.quota,
+                usage=usage,
+            ).check_upload(upload.size_bytes)
             await repos.files.lock_content(zone.id, upload.sha256)
             original = await repos.files.original_of(zone.account_id, zone.id, upload.sha256)
             arrival = file_arrived(name=name, routes=zone.routes, original=original)
@@ -74,6 +107,7 @@ async def receive_upload(
                 source_schema=arrival.source_schema,
                 received_at=now,
                 updated_at=now,
+                login_id=session.login_id,
             )
             await repos.files.add(file)
             await ports.outbox.add(tx, builders.file_arrived(file, zone, ctx))
@@ -95,7 +129,7 @@ async def receive_upload(
 
 
 async def zone_listing(*, ports: Ports, session: SftpSession) -> list[IngestedFile]:
-    """The newest file of each name the zone received, newest first."""
+    """The newest file of each name the zone received, newest first (`incoming/`)."""
     async with ports.db.transaction(scope_of(session)) as tx:
         return await Repositories(tx).files.listing(
             session.account_id, session.dropzone_id, limit=LISTING_LIMIT
@@ -106,4 +140,23 @@ async def zone_file(*, ports: Ports, session: SftpSession, name: str) -> Ingeste
     async with ports.db.transaction(scope_of(session)) as tx:
         return await Repositories(tx).files.newest_named(
             session.account_id, session.dropzone_id, name
+        )
+
+
+async def document_listing(
+    *, ports: Ports, session: SftpSession, folder: Folder
+) -> list[ZoneDocument]:
+    """The newest receipt or reject file of each name, newest first."""
+    async with ports.db.transaction(scope_of(session)) as tx:
+        return await Repositories(tx).documents.listing(
+            session.account_id, session.dropzone_id, folder, limit=LISTING_LIMIT
+        )
+
+
+async def zone_document(
+    *, ports: Ports, session: SftpSession, folder: Folder, name: str
+) -> ZoneDocument | None:
+    async with ports.db.transaction(scope_of(session)) as tx:
+        return await Repositories(tx).documents.newest_named(
+            session.account_id, session.dropzone_id, folder, name
         )

@@ -9,21 +9,54 @@ from dataclasses import dataclass, field
 
 import asyncssh
 import grpc
+from google.protobuf.message import Message
 from nats.js import JetStreamContext
 
+from canopy.canonical.v1 import canonical_pb2, canonical_pb2_grpc
 from canopy.common.v1 import events_pb2
 from canopy.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
+from services.ingestion.adapters.db import tables
+from services.ingestion.bootstrap import SCHEMA, policies
 from services.ingestion.config import IngestionConfig
-from services.runtime.context import ContextTokens
+from services.ingestion.service_layer.ports import Ports
+from services.runtime.context import ContextTokens, service_context
+from services.runtime.db import Database
+from services.runtime.events import new_event
+from services.runtime.grpc_server import context_of_call
+from services.runtime.outbox import Outbox
 from tests.support import caller
 
 EVERYTHING = (
     "ingestion.dropzones:read",
     "ingestion.dropzones:write",
     "ingestion.files:read",
+    "ingestion.files:write",
     "ingestion.files:content",
 )
 PASSWORD = "correct horse battery staple"
+MIB = 1024 * 1024
+REJECTS_HEADER = b"row_number,column,reason,id,name\n"
+
+
+class StandInCanonical(canonical_pb2_grpc.CanonicalServiceServicer):
+    """canonical's ExportRejects: CSV rows per file id, and who asked with what permissions."""
+
+    def __init__(self) -> None:
+        self.address = ""
+        self.rejects: dict[str, bytes] = {}
+        self.missing: set[str] = set()
+        self.calls: list[tuple[str, frozenset[str]]] = []
+
+    async def ExportRejects(
+        self, request: canonical_pb2.ExportRejectsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[canonical_pb2.RejectsChunk]:
+        ctx = context_of_call()
+        self.calls.append((request.file_id, ctx.permissions))
+        if request.file_id in self.missing:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no rejects for that file")
+        content = self.rejects.get(request.file_id, REJECTS_HEADER)
+        for start in range(0, len(content), 7):  # small chunks: the stream is reassembled
+            yield canonical_pb2.RejectsChunk(data=content[start : start + 7])
 
 
 class FakeTenantDirectory:
@@ -54,10 +87,26 @@ class Service:
     tokens: ContextTokens
     tenants: FakeTenantDirectory
     js: JetStreamContext
+    canonical: StandInCanonical
     stub: ingestion_pb2_grpc.IngestionServiceStub = field(init=False)
 
     def __post_init__(self) -> None:
         self.stub = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
+
+    @asynccontextmanager
+    async def ports(self) -> AsyncIterator[Ports]:
+        """The use cases' ports on the service's own database, to call them directly."""
+        db = Database(self.config.app_url(SCHEMA), pool_size=2)
+        try:
+            yield Ports(
+                db=db,
+                outbox=Outbox(tables.outbox),
+                tenants=self.tenants,
+                store=None,  # type: ignore[arg-type]
+                policies=policies(self.config),
+            )
+        finally:
+            await db.dispose()
 
     def account(self) -> "Account":
         account_id = uuid.uuid4()
@@ -138,7 +187,9 @@ async def sftp_client(
 
 
 async def upload(sftp: asyncssh.SFTPClient, name: str, content: bytes) -> None:
-    async with sftp.open(name, "wb") as remote:
+    """Upload `content` as `name` (a bare name goes into incoming/)."""
+    path = name if isinstance(name, bytes) or "/" in name else f"incoming/{name}"
+    async with sftp.open(path, "wb") as remote:
         await remote.write(content)
 
 
@@ -209,3 +260,53 @@ async def all_published(js: JetStreamContext, subject: str) -> list[events_pb2.E
             events.append(events_pb2.Event.FromString(message.data))
     finally:
         await subscription.unsubscribe()
+
+
+async def publish(
+    service: Service,
+    event_type: str,
+    payload: Message,
+    account_id: uuid.UUID,
+    *,
+    by: str = "canonical",
+) -> None:
+    """Publish an event as another service would (through its outbox relay)."""
+    event = new_event(
+        event_type,
+        payload,
+        account_id=account_id,
+        ctx=service_context(by, account_id=account_id, permissions=()),
+    )
+    await service.js.publish(
+        event.type, event.SerializeToString(), headers={"Nats-Msg-Id": event.id}
+    )
+
+
+@asynccontextmanager
+async def connect(
+    config: IngestionConfig,
+    username: str,
+    *,
+    password: str | None = None,
+    client_keys: Sequence[asyncssh.SSHKey] | None = None,
+    source: str = "127.0.0.1",
+) -> AsyncIterator[asyncssh.SSHClientConnection]:
+    """An SSH connection from `source` (any 127.x address reaches the loopback listener)."""
+    async with asyncssh.connect(
+        config.sftp_host,
+        config.sftp_port,
+        username=username,
+        password=password,
+        client_keys=list(client_keys) if client_keys else None,
+        known_hosts=None,
+        agent_path=None,
+        local_addr=(source, 0),
+        preferred_auth="publickey" if client_keys else "password",
+    ) as conn:
+        yield conn
+
+
+def fresh_source() -> str:
+    """A loopback address of its own, so a test's failed sign-ins lock nobody else out."""
+    octets = uuid.uuid4().bytes[:3]
+    return f"127.{octets[0] % 200 + 20}.{octets[1] % 250 + 1}.{octets[2] % 250 + 1}"

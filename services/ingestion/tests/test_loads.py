@@ -2,8 +2,6 @@
 
 import uuid
 
-from google.protobuf.message import Message
-
 from canopy.canonical.v1 import canonical_pb2
 from canopy.common.v1 import events_pb2
 from canopy.ingestion.v1 import ingestion_pb2
@@ -12,26 +10,12 @@ from services.ingestion.tests.helpers import (
     Service,
     all_published,
     eventually,
+    publish,
     published,
     sftp_client,
     upload,
 )
-from services.runtime.context import service_context
-from services.runtime.events import new_event, unpack
-
-
-async def publish(
-    service: Service, event_type: str, payload: Message, account_id: uuid.UUID
-) -> None:
-    event = new_event(
-        event_type,
-        payload,
-        account_id=account_id,
-        ctx=service_context("canonical", account_id=account_id, permissions=()),
-    )
-    await service.js.publish(
-        event.type, event.SerializeToString(), headers={"Nats-Msg-Id": event.id}
-    )
+from services.runtime.events import unpack
 
 
 async def received_file(service: Service, name: str) -> tuple[Account, ingestion_pb2.IngestedFile]:

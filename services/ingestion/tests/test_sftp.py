@@ -55,7 +55,8 @@ async def test_an_upload_is_recorded_with_its_hash_and_announced(service: Servic
     content = b"id;name\n1;Ada\n2;Grace\n"
     async with sftp_client(service.config, login.username) as sftp:
         await upload(sftp, "customers_2026-11-21.csv", content)
-        assert "customers_2026-11-21.csv" in await sftp.listdir("/")
+        assert await sftp.listdir("/") == [".", "..", "incoming", "receipts", "rejects"]
+        assert "customers_2026-11-21.csv" in await sftp.listdir("incoming")
 
     file = await account.file_named(zone, "customers_2026-11-21.csv")
     assert file.size_bytes == len(content)
@@ -127,7 +128,7 @@ async def test_writes_out_of_order_still_get_the_right_hash(service: Service) ->
     account, zone, username = await signed_in(service)
     blocks = [os.urandom(1000) for _ in range(4)]
     async with sftp_client(service.config, username) as sftp:
-        async with sftp.open("customers_shuffled.csv", "wb") as remote:
+        async with sftp.open("incoming/customers_shuffled.csv", "wb") as remote:
             for index in (2, 0, 3, 1):
                 await remote.write(blocks[index], index * 1000)
     file = await account.file_named(zone, "customers_shuffled.csv")
@@ -154,7 +155,28 @@ async def test_only_modern_ciphers_are_accepted(service: Service) -> None:
         assert conn.get_extra_info("send_cipher") == "aes256-gcm@openssh.com"
 
 
-@pytest.mark.parametrize("target", ["../x", "/etc/x", "../../etc/cron.d/x", "sub/x", b"x\x00y"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "../x",
+        "/etc/x",
+        "../../etc/cron.d/x",
+        "sub/x",
+        "incoming/sub/x",
+        "incoming/../../x",
+        "x",
+        "/x.csv",
+        b"incoming/x\x00y",
+        "incoming/x\ny",
+        "incoming/x\ty",
+        "incoming/CON",
+        "incoming/nul.csv",
+        "incoming/COM1.txt",
+        "incoming/" + "n" * 256,
+        "rejects/x.csv",
+        "receipts/x.csv.json",
+    ],
+)
 async def test_uploads_outside_the_zone_are_refused(
     service: Service, tmp_path: Path, target: str | bytes
 ) -> None:
@@ -210,8 +232,16 @@ async def test_the_symlink_and_rename_escape_of_asyncssh_chroot_fails(service: S
             await upload(sftp, "l/../../x", b"escape")
         with pytest.raises(asyncssh.SFTPPermissionDenied):
             await upload(sftp, "d/l/x", b"escape")
-        with pytest.raises(asyncssh.SFTPNoSuchFile):
+        with pytest.raises(asyncssh.SFTPPermissionDenied):
+            await sftp.symlink("../../x", "incoming/l")
+        with pytest.raises(asyncssh.SFTPPermissionDenied):
+            await sftp.mkdir("incoming/d")
+        with pytest.raises(asyncssh.SFTPPermissionDenied):
+            await sftp.rename("incoming/d/l", "incoming/l")
+        with pytest.raises(asyncssh.SFTPPermissionDenied):
             await sftp.stat("l")
+        with pytest.raises(asyncssh.SFTPNoSuchFile):
+            await sftp.stat("incoming/l")
     assert links_under(service.config.storage_dir.parent) == []
     assert not (service.config.storage_dir.parent / "x").exists()
 
@@ -220,14 +250,29 @@ async def test_reading_removing_and_appending_are_refused(service: Service) -> N
     _, _, username = await signed_in(service)
     async with sftp_client(service.config, username) as sftp:
         await upload(sftp, "customers_kept.csv", b"a;b\n")
+        kept = "incoming/customers_kept.csv"
         with pytest.raises(asyncssh.SFTPPermissionDenied):
-            await sftp.open("customers_kept.csv", "rb")
+            await sftp.open(kept, "rb")
         with pytest.raises(asyncssh.SFTPPermissionDenied):
-            await sftp.remove("customers_kept.csv")
+            await sftp.remove(kept)
         with pytest.raises(asyncssh.SFTPOpUnsupported):
-            await sftp.open("customers_kept.csv", "ab")
-        await sftp.chmod("customers_kept.csv", 0o777)  # ignored: modes are fixed
-        assert stat.S_IMODE((await sftp.stat("customers_kept.csv")).permissions or 0) == 0o600
+            await sftp.open(kept, "ab")
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="chmod"):
+            await sftp.chmod(kept, 0o644)
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="setuid"):
+            await sftp.chmod(kept, 0o4755)
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="chown"):
+            await sftp.chown(kept, 0, 0)
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="setuid"):
+            await sftp.open(
+                "incoming/customers_suid.csv", "wb", asyncssh.SFTPAttrs(permissions=0o4777)
+            )
+        with pytest.raises(asyncssh.SFTPPermissionDenied):
+            await sftp.rename(kept, "incoming/customers_renamed.csv")
+        assert stat.S_IMODE((await sftp.stat(kept)).permissions or 0) == 0o600
+    stored = service.config.storage_dir
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in stored.rglob("*") if p.is_file()}
+    assert modes <= {0o600}
 
 
 async def test_a_session_dropped_mid_upload_records_nothing_and_leaves_no_partial_file(
@@ -236,10 +281,10 @@ async def test_a_session_dropped_mid_upload_records_nothing_and_leaves_no_partia
     account, zone, username = await signed_in(service)
     async with sftp_connection(service.config, username) as conn:
         sftp = await conn.start_sftp_client()
-        remote = await sftp.open("customers_dropped.csv", "wb")
+        remote = await sftp.open("incoming/customers_dropped.csv", "wb")
         await remote.write(os.urandom(100_000))
         assert len(partial_files(service)) == 1
-        assert "customers_dropped.csv" not in await sftp.listdir("/")
+        assert "customers_dropped.csv" not in await sftp.listdir("incoming")
         conn.abort()
 
     async def partial_removed() -> None:
@@ -252,7 +297,7 @@ async def test_a_session_dropped_mid_upload_records_nothing_and_leaves_no_partia
 async def test_a_session_ended_with_a_file_open_records_nothing(service: Service) -> None:
     account, zone, username = await signed_in(service)
     async with sftp_client(service.config, username) as sftp:
-        remote = await sftp.open("customers_left_open.csv", "wb")
+        remote = await sftp.open("incoming/customers_left_open.csv", "wb")
         await remote.write(b"1;Ada\n")
 
     async def partial_removed() -> None:
@@ -278,9 +323,9 @@ async def test_a_login_sees_only_its_own_dropzone(service: Service) -> None:
     async with sftp_client(service.config, login_a.username) as sftp:
         await upload(sftp, "customers_a.csv", b"a\n")
     async with sftp_client(service.config, login_b.username) as sftp:
-        assert await sftp.listdir("/") == [".", ".."]
+        assert await sftp.listdir("incoming") == [".", ".."]
         with pytest.raises(asyncssh.SFTPNoSuchFile):
-            await sftp.stat("customers_a.csv")
+            await sftp.stat("incoming/customers_a.csv")
         assert await sftp.realpath(".") == "/"
         with pytest.raises(asyncssh.SFTPPermissionDenied):
             await sftp.listdir("..")

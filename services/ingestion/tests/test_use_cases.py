@@ -1,15 +1,20 @@
 """Unit tests of use cases on fakes: what is refused before anything is stored."""
 
+import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
 
 from services.ingestion.domain.dropzones import Route
+from services.ingestion.domain.files import FileStatus, IngestedFile, RowCounts
+from services.ingestion.service_layer import confirmations
 from services.ingestion.service_layer.dropzones import create_dropzone
 from services.ingestion.service_layer.ports import Ports, TenantDirectoryUnavailable
+from services.ingestion.service_layer.receipts import LoadOutcome, receipt_json
 from services.ingestion.tests.helpers import FakeTenantDirectory
-from services.runtime.errors import Forbidden, InvalidInput
+from services.runtime.errors import Forbidden, InvalidInput, PreconditionFailed
 from tests.support import caller
 
 ROUTES = [Route("customers_*.csv", "dms_customers")]
@@ -81,3 +86,41 @@ async def test_a_dropzone_needs_an_account() -> None:
             tenant_ids=[uuid.uuid4()],
             routes=ROUTES,
         )
+
+
+def test_a_deletion_token_holds_only_for_the_state_it_was_issued_for() -> None:
+    key, now = b"k" * 32, datetime(2026, 1, 1, tzinfo=UTC)
+    token = confirmations.issue(key, "delete", ["login", "v1"], now + timedelta(minutes=10))
+    confirmations.check(key, "delete", ["login", "v1"], token, now)
+    for state, moment in ((["login", "v2"], now), (["login", "v1"], now + timedelta(hours=1))):
+        with pytest.raises(PreconditionFailed):
+            confirmations.check(key, "delete", state, token, moment)
+    with pytest.raises(PreconditionFailed):
+        confirmations.check(b"x" * 32, "delete", ["login", "v1"], token, now)
+
+
+def test_a_receipt_tells_what_became_of_the_file() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    file = IngestedFile(
+        id=uuid.uuid4(),
+        account_id=uuid.uuid4(),
+        dropzone_id=uuid.uuid4(),
+        name="customers.csv",
+        size_bytes=10,
+        sha256="a" * 64,
+        storage_path="x",
+        status=FileStatus.PARTIALLY_LOADED,
+        received_at=now,
+        updated_at=now,
+    )
+    outcome = LoadOutcome(
+        file_id=file.id,
+        status="partially_loaded",
+        reason="1 row rejected",
+        rows=RowCounts(total=3, created=1, updated=1, rejected=1),
+        completed_at=now,
+    )
+    receipt = json.loads(receipt_json(file, outcome, "customers.csv.rejects.csv"))
+    assert receipt["rows"]["loaded"] == 2 and receipt["rows"]["rejected"] == 1
+    assert (receipt["sha256"], receipt["bytes"]) == ("a" * 64, 10)
+    assert receipt["rejects_file"] == "rejects/customers.csv.rejects.csv"

@@ -5,9 +5,11 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Integer,
     MetaData,
     Table,
     Text,
+    Time,
     Uuid,
     func,
 )
@@ -33,6 +35,13 @@ dropzones = Table(
     Column("routes", JSONB, nullable=False),
     *timestamps(),
     Column("deleted_at", DateTime(timezone=True)),
+    Column("quota_bytes", BigInteger),
+    Column("quota_files", BigInteger),
+    Column("expected_by", Time),
+    Column("expected_timezone", Text),
+    # When the schedule was set: windows that ended before it are never reported late.
+    Column("expected_since", DateTime(timezone=True)),
+    Column("last_late_deadline", DateTime(timezone=True)),
 )
 
 sftp_logins = Table(
@@ -45,6 +54,53 @@ sftp_logins = Table(
     Column("password_hash", Text, nullable=False),
     *timestamps(),
     Column("disabled_at", DateTime(timezone=True)),
+    Column("failed_attempts", Integer, nullable=False, server_default="0"),
+    Column("failures_since", DateTime(timezone=True)),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("lockouts", Integer, nullable=False, server_default="0"),
+)
+
+sftp_login_keys = Table(
+    "sftp_login_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=False),
+    Column("login_id", Uuid, ForeignKey(sftp_logins.c.id), nullable=False),
+    Column("algorithm", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("comment", Text, nullable=False, server_default=""),
+    *timestamps(),
+)
+
+retired_usernames = Table(
+    "retired_usernames",
+    metadata,
+    Column("username", Text, primary_key=True),
+    Column("account_id", Uuid, nullable=False),
+    Column("login_id", Uuid, nullable=False),
+    *timestamps(),
+)
+
+# Platform security state (no account, no RLS): failed sign-ins per source address.
+address_lockouts = Table(
+    "address_lockouts",
+    metadata,
+    Column("address", Text, primary_key=True),
+    Column("failed_attempts", Integer, nullable=False, server_default="0"),
+    Column("failures_since", DateTime(timezone=True)),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("lockouts", Integer, nullable=False, server_default="0"),
+    Column("targeted_accounts", ARRAY(Uuid), nullable=False, server_default="{}"),
+    *timestamps(),
+)
+
+account_tiers = Table(
+    "account_tiers",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("tier", Text, nullable=False),
+    *timestamps(),
 )
 
 files = Table(
@@ -69,6 +125,23 @@ files = Table(
     Column("rows_rejected", BigInteger, nullable=False, server_default="0"),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("login_id", Uuid),
+    Column("completed_at", DateTime(timezone=True)),
+)
+
+# Receipts and reject files written back to a zone, for its logins to download.
+zone_documents = Table(
+    "zone_documents",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=False),
+    Column("dropzone_id", Uuid, ForeignKey(dropzones.c.id), nullable=False),
+    Column("file_id", Uuid, ForeignKey(files.c.id), nullable=False),
+    Column("folder", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("storage_path", Text, nullable=False),
+    *timestamps(),
 )
 
 outbox = outbox_table(metadata)

@@ -3,7 +3,9 @@
 Unfinished uploads are written to `<root>/.partial/<random>`, outside every drop zone, hashing
 (SHA-256) and counting while they are written. A finished upload is moved atomically into its
 zone's store, `<root>/<account_id>/<dropzone_id>/.files/<file_id>`, which no client can reach.
-Files and directories are private to the service's user (0600 and 0700).
+Receipts and reject files the platform writes back go to `.../.documents/<document_id>` the
+same way. Files and directories are private to the service's user (0600 and 0700), created
+with O_NOFOLLOW and O_EXCL: no client path ever reaches this file system.
 """
 
 import asyncio
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 
 PARTIAL_DIR = ".partial"
 FILES_DIR = ".files"
+DOCUMENTS_DIR = ".documents"
 HASH_BLOCK = 1024 * 1024
 # Partial files older than this are left over from a crash and swept at start.
 STALE_PARTIAL_SECONDS = 24 * 3600
@@ -28,6 +31,24 @@ STALE_PARTIAL_SECONDS = 24 * 3600
 
 class UploadTooLarge(Exception):
     pass
+
+
+class Document:
+    """A stored receipt or reject file opened for reading at any offset."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd: int | None = fd
+        self.size_bytes = size
+
+    async def read(self, offset: int, size: int) -> bytes:
+        if self._fd is None:
+            raise ValueError("the document is closed")
+        return await asyncio.to_thread(os.pread, self._fd, size, offset)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class Upload:
@@ -156,6 +177,36 @@ class LocalFileStore:
     async def discard(self, upload: FinishedUpload) -> None:
         assert isinstance(upload, Upload), "only uploads begun here can be discarded"
         await upload.discard()
+
+    async def write_document(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        account_id: uuid.UUID,
+        dropzone_id: uuid.UUID,
+        document_id: uuid.UUID,
+    ) -> tuple[str, int]:
+        upload = await self.begin_upload()
+        try:
+            offset = 0
+            async for chunk in chunks:
+                await asyncio.to_thread(upload._write, offset, chunk)
+                offset += len(chunk)
+            await upload.finish()
+            relative = f"{account_id}/{dropzone_id}/{DOCUMENTS_DIR}/{document_id}"
+            await asyncio.to_thread(self._keep, upload.path, self.root / relative)
+        except BaseException:
+            await asyncio.shield(upload.discard())
+            raise
+        return relative, upload.size_bytes
+
+    async def open_document(self, storage_path: str) -> Document:
+        """A stored document for reading; FileNotFoundError when it is gone."""
+        return await asyncio.to_thread(self._open_document, self._path(storage_path))
+
+    def _open_document(self, path: Path) -> Document:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return Document(fd, os.fstat(fd).st_size)
 
     async def remove(self, storage_path: str) -> None:
         await asyncio.to_thread(self._path(storage_path).unlink, missing_ok=True)

@@ -12,6 +12,7 @@ from services.tenancy.adapters.db import tables
 from services.tenancy.adapters.db.unit_of_work import SqlTransactions
 from services.tenancy.adapters.grpc.servicer import TenancyServicer
 from services.tenancy.config import TenancyConfig
+from services.tenancy.domain.groups import TreeLimits
 from services.tenancy.service_layer.ports import KeyWrapping
 
 SCHEMA = tables.SCHEMA
@@ -28,7 +29,11 @@ async def bootstrap(
     async with open_backends(config, schema=SCHEMA, pool_size=pool_size) as backends:
         outbox = Outbox(tables.outbox)
         relay = OutboxRelay(backends.db, tables.outbox, backends.js)
-        servicer = TenancyServicer(SqlTransactions(backends.db, outbox), keys)
+        servicer = TenancyServicer(
+            SqlTransactions(backends.db, outbox),
+            keys,
+            TreeLimits(max_depth=config.tenant_group_max_depth),
+        )
         yield ServiceApp(
             pb2_modules=[tenancy_pb2],
             registrations=[(tenancy_pb2_grpc.add_TenancyServiceServicer_to_server, servicer)],

@@ -13,3 +13,19 @@ class InvalidTier(InvalidInput):
 
 class InvalidTransition(PreconditionFailed):
     """The account's status does not allow the change asked for."""
+
+
+class InvalidGroupType(InvalidInput):
+    pass
+
+
+class CycleRefused(InvalidInput):
+    """A group cannot move under itself or one of its own descendants."""
+
+
+class DepthLimitExceeded(PreconditionFailed):
+    """The tree would grow deeper than the account allows."""
+
+
+class GroupNotEmpty(PreconditionFailed):
+    """A group still holding child groups or tenants is deleted only when asked recursively."""

@@ -15,6 +15,7 @@ from services.tenancy.domain.events import (
     DomainEvent,
     TenantCreated,
     TenantMappingCodeCreated,
+    TenantMoved,
 )
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
@@ -144,6 +145,8 @@ class Tenant:
     id: uuid.UUID
     account_id: uuid.UUID
     name: str
+    # The tenant group it is placed in (at most one), or None.
+    group_id: uuid.UUID | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     events: list[DomainEvent] = field(default_factory=list, compare=False, repr=False)
@@ -157,6 +160,21 @@ class Tenant:
         )
         tenant.events.append(TenantCreated(account_id=account_id, tenant_id=id, name=tenant.name))
         return tenant
+
+    def move_to(self, group_id: uuid.UUID | None) -> bool:
+        """Place the tenant in a group (None: in none); False (and no event) when already there."""
+        if group_id == self.group_id:
+            return False
+        old_group_id, self.group_id = self.group_id, group_id
+        self.events.append(
+            TenantMoved(
+                account_id=self.account_id,
+                tenant_id=self.id,
+                old_group_id=old_group_id,
+                new_group_id=group_id,
+            )
+        )
+        return True
 
     def pull_events(self) -> list[DomainEvent]:
         events, self.events = self.events, []

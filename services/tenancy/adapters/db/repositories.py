@@ -3,7 +3,7 @@
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, Text, any_, bindparam, func, select, text
+from sqlalchemy import Row, Text, Uuid, any_, bindparam, func, select, text, true, union
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.runtime.errors import AlreadyExists
 from services.runtime.ids import new_id
 from services.tenancy.adapters.db import tables
+from services.tenancy.adapters.db.paths import path_of, subtree_end
+from services.tenancy.domain.groups import TenantGroup
 from services.tenancy.domain.model import (
     Account,
     AccountStatus,
@@ -122,6 +124,7 @@ def _tenant(row: Row[Any]) -> Tenant:
         id=row.id,
         account_id=row.account_id,
         name=row.name,
+        group_id=row.group_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -185,6 +188,86 @@ class SqlTenantRepository:
         if after is not None:
             query = query.where(t.c.id > after)
         return [_tenant(row) for row in await self.session.execute(query)]
+
+    async def move(self, tenant: Tenant, group: TenantGroup | None) -> None:
+        t = tables.tenants
+        update = (
+            t.update()
+            .where(t.c.account_id == tenant.account_id, t.c.id == tenant.id)
+            .values(
+                group_id=group.id if group else None,
+                group_path=path_of(group.lineage) if group else None,
+                updated_at=func.now(),
+            )
+            .returning(t.c.updated_at)
+        )
+        tenant.updated_at = (await self.session.execute(update)).scalar_one()
+
+    async def list_in_group(
+        self,
+        group: TenantGroup,
+        *,
+        recursive: bool,
+        within: TenantScope,
+        after: uuid.UUID | None,
+        limit: int,
+    ) -> list[Tenant]:
+        t = tables.tenants
+        query = (
+            select(t)
+            .where(t.c.account_id == group.account_id, t.c.deleted_at.is_(None))
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        if recursive:
+            path = path_of(group.lineage)
+            query = query.where(t.c.group_path >= path, t.c.group_path < subtree_end(path))
+        else:
+            query = query.where(t.c.group_id == group.id)
+        if within is not None:
+            query = query.where(t.c.id.in_(within))
+        if after is not None:
+            query = query.where(t.c.id > after)
+        return [_tenant(row) for row in await self.session.execute(query)]
+
+    async def expand(
+        self,
+        account_id: uuid.UUID,
+        *,
+        group_ids: list[uuid.UUID],
+        tenant_ids: list[uuid.UUID],
+        within: TenantScope,
+    ) -> list[uuid.UUID]:
+        tenants, groups = tables.tenants, tables.tenant_groups
+        named = select(tenants.c.id).where(
+            tenants.c.account_id == account_id,
+            tenants.c.deleted_at.is_(None),
+            tenants.c.id == any_(bindparam("tenant_ids", tenant_ids, type_=ARRAY(Uuid))),
+        )
+        # One index range of tenants per group; OFFSET 0 keeps the planner from turning it into
+        # a join it might run the other way round (row-level security blurs its estimates).
+        in_subtree = select(tenants.c.id).where(
+            tenants.c.account_id == groups.c.account_id,
+            tenants.c.group_path >= groups.c.path,
+            tenants.c.group_path < groups.c.path_end,
+            tenants.c.deleted_at.is_(None),
+        )
+        if within is not None:
+            named = named.where(tenants.c.id.in_(within))
+            in_subtree = in_subtree.where(tenants.c.id.in_(within))
+        subtree = in_subtree.offset(0).lateral("subtree")
+        under_groups = (
+            select(subtree.c.id)
+            .select_from(groups)
+            .join(subtree, true())
+            .where(
+                groups.c.account_id == account_id,
+                groups.c.id == any_(bindparam("group_ids", group_ids, type_=ARRAY(Uuid))),
+                groups.c.deleted_at.is_(None),
+            )
+        )
+        query = union(named, under_groups).order_by(text("1"))
+        return list((await self.session.execute(query)).scalars())
 
 
 class SqlMappingCodeRepository:

@@ -14,6 +14,7 @@ from services.tenancy.adapters.db.repositories import (
     SqlMappingCodeRepository,
     SqlTenantRepository,
 )
+from services.tenancy.adapters.db.tree import SqlGroupRepository, SqlLocationRepository
 from services.tenancy.adapters.events.builders import envelope
 from services.tenancy.domain.events import DomainEvent
 
@@ -26,6 +27,8 @@ class SqlUnitOfWork:
         self.accounts = SqlAccountRepository(session)
         self.data_keys = SqlDataKeyRepository(session)
         self.tenants = SqlTenantRepository(session)
+        self.groups = SqlGroupRepository(session)
+        self.locations = SqlLocationRepository(session)
         self.mapping_codes = SqlMappingCodeRepository(session)
 
     async def emit(self, events: Iterable[DomainEvent]) -> None:

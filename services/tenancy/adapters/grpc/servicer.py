@@ -6,11 +6,16 @@ from canopy.tenancy.v1 import tenancy_pb2, tenancy_pb2_grpc
 from services.runtime.grpc_server import context_of_call
 from services.tenancy.adapters.grpc.translate import (
     account_to_proto,
+    group_to_proto,
+    location_to_proto,
     mapping_code_to_proto,
     parse_id,
+    parse_ids,
+    parse_optional_id,
     tenant_to_proto,
 )
-from services.tenancy.service_layer import accounts, data_keys, tenants
+from services.tenancy.domain.groups import TreeLimits
+from services.tenancy.service_layer import accounts, data_keys, groups, locations, tenants
 from services.tenancy.service_layer.paging import PageRequest
 from services.tenancy.service_layer.ports import KeyWrapping, Transactions
 
@@ -18,9 +23,12 @@ Context = grpc.aio.ServicerContext
 
 
 class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
-    def __init__(self, transactions: Transactions, keys: KeyWrapping) -> None:
+    def __init__(
+        self, transactions: Transactions, keys: KeyWrapping, limits: TreeLimits | None = None
+    ) -> None:
         self.transactions = transactions
         self.keys = keys
+        self.limits = limits or TreeLimits()
 
     async def CreateAccount(
         self, request: tenancy_pb2.CreateAccountRequest, context: Context
@@ -141,3 +149,142 @@ class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
             self.transactions, self.keys, ctx=context_of_call(), version=request.version or None
         )
         return tenancy_pb2.DataKey(version=key.version, key=key.key)
+
+    async def ExpandTenantScope(
+        self, request: tenancy_pb2.ExpandTenantScopeRequest, context: Context
+    ) -> tenancy_pb2.ExpandTenantScopeResponse:
+        tenant_ids = await groups.expand_scope(
+            self.transactions,
+            ctx=context_of_call(),
+            group_ids=parse_ids(list(request.group_ids), field="group_ids"),
+            tenant_ids=parse_ids(list(request.tenant_ids), field="tenant_ids"),
+        )
+        return tenancy_pb2.ExpandTenantScopeResponse(tenant_ids=[str(t) for t in tenant_ids])
+
+    async def CreateTenantGroup(
+        self, request: tenancy_pb2.CreateTenantGroupRequest, context: Context
+    ) -> tenancy_pb2.TenantGroup:
+        created = await groups.create_group(
+            self.transactions,
+            self.limits,
+            ctx=context_of_call(),
+            type=request.type,
+            name=request.name,
+            parent_id=parse_optional_id(request.parent_id, field="parent_id"),
+        )
+        return group_to_proto(created.group, created.ancestors)
+
+    async def ListTenantGroups(
+        self, request: tenancy_pb2.ListTenantGroupsRequest, context: Context
+    ) -> tenancy_pb2.ListTenantGroupsResponse:
+        page = await groups.list_groups(
+            self.transactions,
+            ctx=context_of_call(),
+            parent_id=parse_optional_id(request.parent_id, field="parent_id"),
+            page=PageRequest.parse(page_size=request.page_size, page_token=request.page_token),
+        )
+        return tenancy_pb2.ListTenantGroupsResponse(
+            groups=[group_to_proto(g) for g in page.items], next_page_token=page.next_token
+        )
+
+    async def GetTenantGroup(
+        self, request: tenancy_pb2.GetTenantGroupRequest, context: Context
+    ) -> tenancy_pb2.TenantGroup:
+        found = await groups.get_group(
+            self.transactions,
+            ctx=context_of_call(),
+            group_id=parse_id(request.group_id, field="group_id"),
+        )
+        return group_to_proto(found.group, found.ancestors)
+
+    async def UpdateTenantGroup(
+        self, request: tenancy_pb2.UpdateTenantGroupRequest, context: Context
+    ) -> tenancy_pb2.TenantGroup:
+        move = request.HasField("parent_id")
+        updated = await groups.update_group(
+            self.transactions,
+            self.limits,
+            ctx=context_of_call(),
+            group_id=parse_id(request.group_id, field="group_id"),
+            name=request.name if request.HasField("name") else None,
+            move=move,
+            parent_id=parse_optional_id(request.parent_id, field="parent_id") if move else None,
+        )
+        return group_to_proto(updated.group, updated.ancestors)
+
+    async def DeleteTenantGroup(
+        self, request: tenancy_pb2.DeleteTenantGroupRequest, context: Context
+    ) -> tenancy_pb2.DeleteTenantGroupResponse:
+        deleted = await groups.delete_group(
+            self.transactions,
+            ctx=context_of_call(),
+            group_id=parse_id(request.group_id, field="group_id"),
+            recursive=request.recursive,
+        )
+        return tenancy_pb2.DeleteTenantGroupResponse(
+            deleted_groups=deleted.deleted_groups,
+            moved_tenants=deleted.moved_tenants,
+            tenants_moved_to=str(deleted.tenants_moved_to) if deleted.tenants_moved_to else "",
+        )
+
+    async def ListTenantGroupTenants(
+        self, request: tenancy_pb2.ListTenantGroupTenantsRequest, context: Context
+    ) -> tenancy_pb2.ListTenantsResponse:
+        page = await groups.list_group_tenants(
+            self.transactions,
+            ctx=context_of_call(),
+            group_id=parse_id(request.group_id, field="group_id"),
+            recursive=request.recursive,
+            page=PageRequest.parse(page_size=request.page_size, page_token=request.page_token),
+        )
+        return tenancy_pb2.ListTenantsResponse(
+            tenants=[tenant_to_proto(t) for t in page.items], next_page_token=page.next_token
+        )
+
+    async def MoveTenant(
+        self, request: tenancy_pb2.MoveTenantRequest, context: Context
+    ) -> tenancy_pb2.Tenant:
+        tenant = await groups.move_tenant(
+            self.transactions,
+            ctx=context_of_call(),
+            tenant_id=parse_id(request.tenant_id, field="tenant_id"),
+            group_id=parse_optional_id(request.group_id, field="group_id"),
+        )
+        return tenant_to_proto(tenant)
+
+    async def GetTenantLocation(
+        self, request: tenancy_pb2.GetTenantLocationRequest, context: Context
+    ) -> tenancy_pb2.TenantLocation:
+        location = await locations.get_location(
+            self.transactions,
+            ctx=context_of_call(),
+            tenant_id=parse_id(request.tenant_id, field="tenant_id"),
+        )
+        return location_to_proto(location)
+
+    async def SetTenantLocation(
+        self, request: tenancy_pb2.SetTenantLocationRequest, context: Context
+    ) -> tenancy_pb2.TenantLocation:
+        location = await locations.set_location(
+            self.transactions,
+            ctx=context_of_call(),
+            tenant_id=parse_id(request.tenant_id, field="tenant_id"),
+            address_lines=list(request.address_lines),
+            city=request.city,
+            postal_code=request.postal_code,
+            region=request.region,
+            country=request.country,
+            latitude=request.latitude if request.HasField("latitude") else None,
+            longitude=request.longitude if request.HasField("longitude") else None,
+        )
+        return location_to_proto(location)
+
+    async def DeleteTenantLocation(
+        self, request: tenancy_pb2.DeleteTenantLocationRequest, context: Context
+    ) -> tenancy_pb2.DeleteTenantLocationResponse:
+        await locations.delete_location(
+            self.transactions,
+            ctx=context_of_call(),
+            tenant_id=parse_id(request.tenant_id, field="tenant_id"),
+        )
+        return tenancy_pb2.DeleteTenantLocationResponse()

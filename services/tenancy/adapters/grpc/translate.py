@@ -7,6 +7,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from canopy.tenancy.v1 import tenancy_pb2
 from services.runtime.errors import InvalidInput
+from services.tenancy.domain.groups import TenantGroup
+from services.tenancy.domain.locations import TenantLocation
 from services.tenancy.domain.model import Account, AccountStatus, Tenant, TenantMappingCode
 
 STATUS_TO_PROTO = {
@@ -24,6 +26,15 @@ def parse_id(value: str, *, field: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise InvalidInput(f"{field} {value!r} is not a valid id") from None
+
+
+def parse_optional_id(value: str, *, field: str) -> uuid.UUID | None:
+    """None for an empty field, else a valid id."""
+    return parse_id(value, field=field) if value else None
+
+
+def parse_ids(values: list[str], *, field: str) -> list[uuid.UUID]:
+    return [parse_id(value, field=field) for value in values]
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
@@ -51,8 +62,43 @@ def tenant_to_proto(tenant: Tenant) -> tenancy_pb2.Tenant:
         id=str(tenant.id),
         account_id=str(tenant.account_id),
         name=tenant.name,
+        group_id=str(tenant.group_id) if tenant.group_id else "",
         created_at=timestamp(tenant.created_at),
         updated_at=timestamp(tenant.updated_at),
+    )
+
+
+def group_to_proto(
+    group: TenantGroup, ancestors: list[TenantGroup] | None = None
+) -> tenancy_pb2.TenantGroup:
+    return tenancy_pb2.TenantGroup(
+        id=str(group.id),
+        account_id=str(group.account_id),
+        parent_id=str(group.parent_id) if group.parent_id else "",
+        type=group.type.value,
+        name=group.name,
+        depth=group.depth,
+        created_at=timestamp(group.created_at),
+        updated_at=timestamp(group.updated_at),
+        ancestors=[
+            tenancy_pb2.TenantGroupAncestor(id=str(a.id), type=a.type.value, name=a.name)
+            for a in ancestors or ()
+        ],
+    )
+
+
+def location_to_proto(location: TenantLocation) -> tenancy_pb2.TenantLocation:
+    return tenancy_pb2.TenantLocation(
+        tenant_id=str(location.tenant_id),
+        address_lines=location.address_lines,
+        city=location.city,
+        postal_code=location.postal_code,
+        region=location.region,
+        country=location.country,
+        latitude=location.latitude,
+        longitude=location.longitude,
+        created_at=timestamp(location.created_at),
+        updated_at=timestamp(location.updated_at),
     )
 
 

@@ -1,4 +1,4 @@
-"""Identity's settings: its gRPC port, token lifetime and argon2id cost (env prefix CANOPY_)."""
+"""Identity's settings: gRPC port, token lifetimes and argon2id cost (env prefix CANOPY_)."""
 
 from pydantic import Field
 
@@ -9,6 +9,8 @@ class IdentityConfig(ServedConfig):
     grpc_port: int = DEFAULT_PORTS["identity"]
     # Lifetime of the access tokens IssueToken signs (CANOPY_TOKEN_LIFETIME_SECONDS).
     token_lifetime_seconds: int = Field(default=3600, ge=60, le=86_400)
+    # Lifetime of refresh tokens (CANOPY_REFRESH_TOKEN_LIFETIME_SECONDS); each is single use.
+    refresh_token_lifetime_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
     # argon2id cost (RFC 9106 "low memory" defaults); CANOPY_ARGON2_TIME_COST, ...
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)

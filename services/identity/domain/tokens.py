@@ -18,6 +18,30 @@ class IssuedToken:
     access_token: str
     token_type: str
     expires_in: int
+    account_id: uuid.UUID | None = None
+    refresh_token: str = ""
+    refresh_expires_in: int = 0
+
+
+@dataclass(frozen=True)
+class StoredRefreshToken:
+    """A refresh token as kept: only its hash, the family (one sign-in) and its state."""
+
+    id: uuid.UUID
+    family_id: uuid.UUID
+    user_id: uuid.UUID
+    account_id: uuid.UUID | None
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+
+    def usable(self, now: datetime) -> bool:
+        return self.used_at is None and self.revoked_at is None and self.expires_at > now
+
+
+def token_hash(token: str) -> bytes:
+    """SHA-256 of a random refresh token (256 bits of entropy: no slow hash needed)."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -31,10 +55,15 @@ class PublicKey:
 
 
 def access_token_claims(
-    *, user_id: uuid.UUID, token_id: uuid.UUID, issued_at: int, lifetime_seconds: int
+    *,
+    user_id: uuid.UUID,
+    token_id: uuid.UUID,
+    issued_at: int,
+    lifetime_seconds: int,
+    account_id: uuid.UUID | None = None,
 ) -> dict[str, object]:
-    """Who the bearer is and for how long; permissions are resolved per account, never inside."""
-    return {
+    """Who the bearer is, for which account and how long; never roles or permissions."""
+    claims: dict[str, object] = {
         "iss": ISSUER,
         "aud": AUDIENCE,
         "sub": str(user_id),
@@ -42,6 +71,9 @@ def access_token_claims(
         "iat": issued_at,
         "exp": issued_at + lifetime_seconds,
     }
+    if account_id is not None:
+        claims["acc"] = str(account_id)
+    return claims
 
 
 def b64url(data: bytes) -> str:

@@ -1,5 +1,6 @@
 """One transaction with identity's repositories and its outbox."""
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ class UnitOfWork:
     async def publish(self, *events: events_pb2.Event) -> None:
         """Record events in this transaction; they leave only if it commits."""
         await self.outbox.add(self.repos.session, *events)
+
+    async def changed_authorization(self, account_id: uuid.UUID) -> int:
+        """Bump the account's authz version in this transaction, before it commits.
+
+        Every change that can alter an answer of Resolve calls this, so a cached answer with an
+        older version is never used once the change is visible.
+        """
+        return await self.repos.authz.bump(account_id)
 
 
 class IdentityStore:

@@ -10,6 +10,7 @@ from nats.aio.client import Client as NatsClient
 from canopy.identity.v1 import identity_pb2_grpc
 from services.identity.bootstrap import MIGRATIONS_DIR, SCHEMA, bootstrap
 from services.identity.config import IdentityConfig
+from services.identity.tests.fakes import FakeDns, FakeTenantDirectory
 from services.runtime.config import RuntimeConfig
 from services.runtime.context import ContextTokens
 from services.runtime.migrations import migrate
@@ -31,10 +32,27 @@ def identity_config(runtime_config: RuntimeConfig) -> IdentityConfig:
 
 
 @pytest.fixture(scope="session")
+def tenant_tree() -> FakeTenantDirectory:
+    """Tenancy's tenant tree as identity sees it; tests add the groups and tenants they need."""
+    return FakeTenantDirectory()
+
+
+@pytest.fixture(scope="session")
+def dns() -> FakeDns:
+    return FakeDns()
+
+
+@pytest.fixture(scope="session")
 async def identity_channel(
-    identity_config: IdentityConfig, tokens: ContextTokens
+    identity_config: IdentityConfig,
+    tokens: ContextTokens,
+    tenant_tree: FakeTenantDirectory,
+    dns: FakeDns,
 ) -> AsyncIterator[grpc.aio.Channel]:
-    async with bootstrap(identity_config) as app, serving(app, tokens) as channel:
+    async with (
+        bootstrap(identity_config, tenants=tenant_tree, verifier=dns) as app,
+        serving(app, tokens) as channel,
+    ):
         yield channel
 
 

@@ -5,8 +5,13 @@ import uuid
 import grpc
 
 from canopy.identity.v1 import identity_pb2
-from services.identity.domain.roles import PRESET_ROLES
-from services.identity.tests.helpers import create_user, metadata, rpc_error, service_metadata
+from services.identity.tests.helpers import (
+    PRESET_ROLES,
+    create_user,
+    metadata,
+    rpc_error,
+    service_metadata,
+)
 from services.runtime.context import ContextTokens
 
 

@@ -7,8 +7,13 @@ from nats.aio.client import Client as NatsClient
 
 from canopy.identity.v1 import identity_pb2
 from canopy.tenancy.v1 import tenancy_pb2
-from services.identity.domain.roles import PRESET_ROLES
-from services.identity.tests.helpers import create_user, eventually, metadata, rpc_error
+from services.identity.tests.helpers import (
+    PRESET_ROLES,
+    create_user,
+    eventually,
+    metadata,
+    rpc_error,
+)
 from services.runtime.context import ContextTokens, service_context
 from services.runtime.events import new_event
 

@@ -43,7 +43,10 @@ async def test_a_created_user_signs_in_and_the_token_verifies_against_the_jwks(
     )
     assert claims["sub"] == user.id
     assert claims["exp"] - claims["iat"] == 3600
-    assert not {"prm", "permissions", "roles", "acc"} & set(claims)
+    # The user's only account is the token's; roles and permissions are never inside.
+    assert claims["acc"] == str(account) == token.account_id
+    assert not {"prm", "permissions", "roles"} & set(claims)
+    assert token.refresh_token and token.refresh_expires_in > 0
 
 
 async def test_wrong_password_and_unknown_email_fail_alike(stub, tokens: ContextTokens) -> None:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from canopy.common.v1 import events_pb2
 from canopy.tenancy.v1 import tenancy_pb2
+from services.identity.domain.roles import PermissionCatalogue
 from services.identity.service_layer.roles import seed_presets
 from services.identity.service_layer.unit_of_work import IdentityStore
 from services.runtime.context import service_context
@@ -21,8 +22,9 @@ ACCOUNT_CREATED = "canopy.tenancy.account.created"
 class AccountCreatedHandler:
     """Seeds the preset roles of a new account (canopy.tenancy.account.created)."""
 
-    def __init__(self, store: IdentityStore) -> None:
+    def __init__(self, store: IdentityStore, catalogue: PermissionCatalogue) -> None:
         self.store = store
+        self.catalogue = catalogue
 
     async def __call__(self, event: events_pb2.Event, session: AsyncSession) -> None:
         unpack(event, tenancy_pb2.AccountCreated)
@@ -38,7 +40,9 @@ class AccountCreatedHandler:
         ctx = service_context(
             "identity", account_id=account_id, permissions=(), correlation_id=event.correlation_id
         )
-        created = await seed_presets(self.store.on(session), account_id=account_id, ctx=ctx)
+        created = await seed_presets(
+            self.store.on(session), account_id=account_id, catalogue=self.catalogue, ctx=ctx
+        )
         log.info(
             "preset roles seeded",
             extra={"fields": {"account_id": str(account_id), "created": created}},

@@ -1,37 +1,37 @@
-"""Loading one received file into canonical records, in bulk, exactly once.
+"""Loading one received file into canonical records, in bulk, in one transaction.
 
-The consumer hands `Loader.load` the session of its transaction (which also marks the event
-processed): every record, reject and the final status commit together or not at all, so a
-crash mid-file rolls back and the redelivery loads cleanly. Only the "processing" mark and
-its event go first, in their own short transaction, so people see the file being worked on.
+`Loader.load` runs inside the transaction of the file's load job (service_layer/jobs.py): it
+streams the file from ingestion, maps and seals its rows, COPYs them into a staging table of
+that transaction, and merges them into the records set-based (adapters/db/loading.py). Records,
+rejects and the job's outcome commit together or not at all, so a crash anywhere rolls back
+and the redelivered job loads the file cleanly; the merge is an upsert by dedupe key, so
+loading the same rows again changes nothing.
 
-A file that cannot be read (unknown source schema, bad header, bytes not in the encoding,
-broken quoting) fails alone: what it wrote is rolled back to a savepoint and the load is
-recorded as failed with a reason naming the line. Rows that cannot be mapped are rejected
-with every reason; the rest load.
+Large files are mapped by worker processes (service_layer/parallel.py); small ones, and files
+whose bytes cannot be cut into independent blocks, in this process, a batch at a time.
+
+A file that cannot be read (unknown source schema, bad header, broken quoting) fails alone:
+what it wrote is rolled back to a savepoint and the load is recorded as failed with a reason
+naming the line. Rows that cannot be mapped are rejected with every reason; the rest load.
 """
 
 import logging
+import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from canopy.canonical.v1 import canonical_pb2
-from services.canonical.adapters.db.repositories import (
-    LoadRepository,
-    RecordRepository,
-    RejectRepository,
-    SourceSchemaRepository,
-)
-from services.canonical.domain.encryption import FieldCipher
+from services.canonical.adapters.db.loading import LoadStage
+from services.canonical.adapters.db.repositories import RejectRepository, SourceSchemaRepository
 from services.canonical.domain.errors import FileFormatError
 from services.canonical.domain.files import FileRecord, RecordParser, header_problem
-from services.canonical.domain.loads import LoadCounts, LoadOutcome, tenant_reasons
+from services.canonical.domain.loads import LoadCounts, LoadOutcome
 from services.canonical.domain.mapping import RowMapper
-from services.canonical.domain.records import SealedRecord, seal_record
 from services.canonical.domain.source_schemas import SourceSchemaDefinition
+from services.canonical.service_layer.parallel import ParallelMapping, can_split, splittable_head
 from services.canonical.service_layer.ports import (
     FileSource,
     FileUnavailable,
@@ -39,20 +39,25 @@ from services.canonical.service_layer.ports import (
     KeyUnavailable,
     TenantDirectory,
 )
-from services.runtime.context import CallContext, service_context
-from services.runtime.db import Database, Scope
-from services.runtime.events import new_event
+from services.canonical.service_layer.staging import RowStager
+from services.runtime.db import Database
 from services.runtime.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-LOAD_STARTED = "canopy.canonical.load.started"
-LOAD_COMPLETED = "canopy.canonical.load.completed"
 DEFAULT_BATCH_SIZE = 1000
+
+Write = Callable[[bytes], Awaitable[None]]
+# Called with the rows read so far; the job records it every so many rows.
+Progress = Callable[[int], Awaitable[None]]
 
 
 class LoadFailed(Exception):
     """The file as a whole cannot be loaded; the message is the reason people see."""
+
+
+# Failures of the file itself: loading it again would fail the same way.
+FILE_FAILURES = (LoadFailed, FileFormatError, FileUnavailable, KeyUnavailable)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,11 @@ class LoadFile:
     # The drop zone's scope: rows may only resolve to these tenants.
     tenant_ids: frozenset[uuid.UUID]
     correlation_id: str = ""
+    size_bytes: int = 0
+
+
+async def _no_progress(rows: int) -> None:
+    return None
 
 
 class Loader:
@@ -77,6 +87,9 @@ class Loader:
         tenants: TenantDirectory,
         keys: KeyProvider,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int = 2,
+        parallel_min_bytes: int = 8 << 20,
+        block_bytes: int = 1 << 20,
     ) -> None:
         self.db = db
         self.outbox = outbox
@@ -84,84 +97,40 @@ class Loader:
         self.tenants = tenants
         self.keys = keys
         self.batch_size = batch_size
+        self.workers = workers
+        self.parallel_min_bytes = parallel_min_bytes
+        self.block_bytes = block_bytes
 
-    async def load(self, session: AsyncSession, command: LoadFile) -> LoadOutcome:
-        ctx = service_context(
-            "canonical",
-            account_id=command.account_id,
-            permissions=(),
-            correlation_id=command.correlation_id or None,
-        )
-        await self._record_started(command, ctx)
+    async def load(
+        self, session: AsyncSession, command: LoadFile, progress: Progress | None = None
+    ) -> LoadOutcome:
+        """Load the file in `session`'s transaction; a file that cannot load is an outcome
+        (failed, with the reason), anything else (a service away) raises for a retry."""
         # Rejects of an earlier load of this file go, even when this one fails as a whole.
         await RejectRepository(session).forget_file(command.file_id)
-        progress = _FileLoad(self, session, command)
+        run = _FileLoad(self, session, command, progress or _no_progress)
         try:
             async with session.begin_nested():
-                outcome = await progress.run()
-        except (LoadFailed, FileFormatError, FileUnavailable, KeyUnavailable) as failure:
-            outcome = LoadOutcome.failed(str(failure), rows_total=progress.counts.rows_total)
-        await LoadRepository(session).finish(file_id=command.file_id, outcome=outcome)
-        counts = outcome.counts
-        payload = canonical_pb2.LoadCompleted(
-            file_id=str(command.file_id),
-            status=outcome.status,
-            reason=outcome.reason,
-            rows_total=counts.rows_total,
-            created=counts.created,
-            updated=counts.updated,
-            unchanged=counts.unchanged,
-            rejected=counts.rejected,
-        )
-        await self.outbox.add(
-            session,
-            new_event(LOAD_COMPLETED, payload, account_id=command.account_id, ctx=ctx),
-        )
-        log.info(
-            "file load finished",
-            extra={
-                "fields": {
-                    "file_id": str(command.file_id),
-                    "status": outcome.status,
-                    "rows_total": counts.rows_total,
-                    "created": counts.created,
-                    "updated": counts.updated,
-                    "unchanged": counts.unchanged,
-                    "rejected": counts.rejected,
-                }
-            },
-        )
-        return outcome
-
-    async def _record_started(self, command: LoadFile, ctx: CallContext) -> None:
-        async with self.db.transaction(Scope.account(command.account_id)) as session:
-            await LoadRepository(session).start(
-                account_id=command.account_id,
-                file_id=command.file_id,
-                source_schema=command.source_schema,
-            )
-            payload = canonical_pb2.LoadStarted(
-                file_id=str(command.file_id), source_schema=command.source_schema
-            )
-            await self.outbox.add(
-                session,
-                new_event(LOAD_STARTED, payload, account_id=command.account_id, ctx=ctx),
-            )
+                return await run.run()
+        except FILE_FAILURES as failure:
+            return LoadOutcome.failed(str(failure), rows_total=run.rows_total)
 
 
 class _FileLoad:
-    """The state of one file's load: parser, mapper, tenant codes seen, keys seen, counts."""
+    """The state of one file's load: parser, mapper, tenant codes seen, counts."""
 
-    def __init__(self, loader: Loader, session: AsyncSession, command: LoadFile) -> None:
+    def __init__(
+        self, loader: Loader, session: AsyncSession, command: LoadFile, progress: Progress
+    ) -> None:
         self.loader = loader
         self.session = session
         self.command = command
-        self.counts = LoadCounts()
+        self.progress = progress
+        self.rows_total = 0
         self.tenant_of_code: dict[str, uuid.UUID | None] = {}
-        self.first_row_of_key: dict[str, int] = {}
         self.batch: list[FileRecord] = []
         self.header_seen = False
-        self.cipher: FieldCipher | None = None
+        self.parallel = False
 
     async def run(self) -> LoadOutcome:
         command = self.command
@@ -172,93 +141,132 @@ class _FileLoad:
         stored = await SourceSchemaRepository(self.session).named(command.source_schema)
         if stored is None:
             raise LoadFailed(f"source schema '{command.source_schema}' does not exist")
-        self.source = stored.definition
+        self.source: SourceSchemaDefinition = stored.definition
         self.mapper = RowMapper(self.source)
-        self.records = RecordRepository(self.session)
-        self.rejects = RejectRepository(self.session)
-
-        parser = RecordParser(encoding=self.source.encoding, delimiter=self.source.delimiter)
+        self.stager = RowStager(
+            account_id=command.account_id, mapper=self.mapper, allowed=command.tenant_ids
+        )
+        stage = LoadStage(self.session)
+        await stage.create()
+        started = time.monotonic()
         chunks = self.loader.files.read(account_id=command.account_id, file_id=command.file_id)
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                for record in parser.feed(chunk):
-                    await self._take(record)
-        for record in parser.finish():
-            await self._take(record)
-        await self._flush()
+        async with stage.copy() as write, aclosing(chunks):
+            if self._parallel():
+                head, stream = await _peek(chunks)
+                self.parallel = splittable_head(head)
+                if self.parallel:
+                    await self._map_in_workers(stream, write)
+                else:
+                    await self._map_here(stream, write)
+            else:
+                await self._map_here(chunks, write)
         if not self.header_seen:
             raise LoadFailed("the file is empty (no header line)")
-        return LoadOutcome.of(self.counts)
-
-    async def _take(self, record: FileRecord) -> None:
-        if not self.header_seen:
-            problem = header_problem(
-                line=record.line,
-                expected=self.source.columns,
-                found=record.values,
-                delimiter=self.source.delimiter,
+        staged = time.monotonic()
+        merged = await stage.merge(
+            account_id=command.account_id,
+            schema=self.mapper.canonical.name,
+            source=self.source.tenant_code_source,
+            source_id_column=self.source.source_id_column,
+            file_id=command.file_id,
+            key_version=self.stager.cipher.version if self.stager.cipher else 0,
+            index_key_version=self.stager.index_key.version if self.stager.index_key else 0,
+        )
+        log.info(
+            "file staged and merged",
+            extra={
+                "fields": {
+                    "file_id": str(command.file_id),
+                    "rows": self.rows_total,
+                    "workers": self.loader.workers if self.parallel else 0,
+                    "stage_seconds": round(staged - started, 3),
+                    "merge_seconds": round(time.monotonic() - staged, 3),
+                }
+            },
+        )
+        return LoadOutcome.of(
+            LoadCounts(
+                rows_total=self.rows_total,
+                created=merged.created,
+                updated=merged.updated,
+                unchanged=merged.unchanged,
+                rejected=merged.rejected,
             )
-            if problem:
-                raise LoadFailed(problem)
+        )
+
+    def _parallel(self) -> bool:
+        loader = self.loader
+        return (
+            loader.workers > 1
+            and self.command.size_bytes >= loader.parallel_min_bytes
+            and can_split(self.source)
+        )
+
+    async def _map_in_workers(self, chunks: AsyncIterator[bytes], write: Write) -> None:
+        command = self.command
+        key = await self.loader.keys.current(account_id=command.account_id)
+        self.stager.use_key(key.key, key.version)
+        mapping = ParallelMapping(
+            account_id=command.account_id,
+            source=self.source,
+            allowed=command.tenant_ids,
+            key=key,
+            workers=self.loader.workers,
+            block_bytes=self.loader.block_bytes,
+            resolve=self._resolve,
+            tenant_of_code=self.tenant_of_code,
+            check_header=self._check_header,
+        )
+        async for rows in mapping.run(chunks, write):
+            self.rows_total = rows
+            await self.progress(rows)
+        self.rows_total = mapping.rows
+        self.header_seen = mapping.header_seen
+
+    async def _map_here(self, chunks: AsyncIterator[bytes], write: Write) -> None:
+        source = self.source
+        parser = RecordParser.for_dialect(
+            encoding=source.encoding, dialect=source.dialect, columns=source.columns
+        )
+        self.parser = parser
+        async for chunk in chunks:
+            for record in parser.feed(chunk):
+                await self._take(record, write)
+        for record in parser.finish():
+            await self._take(record, write)
+        await self._flush(write)
+
+    def _check_header(self, record: FileRecord, delimiter: str) -> None:
+        problem = header_problem(
+            line=record.line, expected=self.source.columns, found=record.values, delimiter=delimiter
+        )
+        if problem:
+            raise LoadFailed(problem)
+
+    async def _take(self, record: FileRecord, write: Write) -> None:
+        if not self.header_seen:
+            self._check_header(record, self.parser.delimiter)
             self.header_seen = True
             return
-        self.counts.rows_total += 1
+        self.rows_total += 1
         self.batch.append(record)
         if len(self.batch) >= self.loader.batch_size:
-            await self._flush()
+            await self._flush(write)
 
-    async def _flush(self) -> None:
+    async def _flush(self, write: Write) -> None:
         if not self.batch:
             return
-        source: SourceSchemaDefinition = self.source
-        rows = [self.mapper.map(record.line, record.values) for record in self.batch]
+        rows = [(self.mapper.map(r.line, r.values), r.values) for r in self.batch]
         self.batch = []
-        await self._resolve({row.tenant_code for row in rows if row.tenant_code})
-
-        sealed: list[SealedRecord] = []
-        rejected: list[tuple[int, list[str]]] = []
-        for row in rows:
-            tenant_id = self.tenant_of_code.get(row.tenant_code)
-            reasons = list(row.reasons)
-            reasons += tenant_reasons(
-                row,
-                tenant_id=tenant_id,
-                allowed=self.command.tenant_ids,
-                source=source.tenant_code_source,
-            )
-            if not reasons and tenant_id is not None:
-                record = seal_record(
-                    row,
-                    account_id=self.command.account_id,
-                    tenant_id=tenant_id,
-                    source=source.tenant_code_source,
-                    schema=self.mapper.canonical,
-                    cipher=await self._cipher(),
-                )
-                first = self.first_row_of_key.setdefault(record.dedupe_key, row.row_number)
-                if first == row.row_number:
-                    sealed.append(record)
-                else:
-                    reasons.append(
-                        f"row {row.row_number}: source id '{row.source_id}' of the same tenant"
-                        f" is already on row {first}"
-                    )
-            if reasons:
-                rejected.append((row.row_number, reasons))
-
-        created, updated = await self.records.upsert(
-            account_id=self.command.account_id,
-            schema=self.mapper.canonical.name,
-            file_id=self.command.file_id,
-            sealed=sealed,
-        )
-        await self.rejects.add_many(
-            account_id=self.command.account_id, file_id=self.command.file_id, rows=rejected
-        )
-        self.counts.created += created
-        self.counts.updated += updated
-        self.counts.unchanged += len(sealed) - created - updated
-        self.counts.rejected += len(rejected)
+        await self._resolve({row.tenant_code for row, _ in rows if row.tenant_code})
+        stager = self.stager
+        if stager.cipher is None and any(
+            stager.needs_key(row, self.tenant_of_code.get(row.tenant_code)) for row, _ in rows
+        ):
+            key = await self.loader.keys.current(account_id=self.command.account_id)
+            stager.use_key(key.key, key.version)
+        await write(stager.lines(rows, self.tenant_of_code))
+        await self.progress(self.rows_total)
 
     async def _resolve(self, codes: set[str]) -> None:
         """Tenants of codes not seen before in this file: at most one call per batch, and in
@@ -274,8 +282,19 @@ class _FileLoad:
         for code in unseen:
             self.tenant_of_code[code] = resolved.get(code)
 
-    async def _cipher(self) -> FieldCipher:
-        if self.cipher is None:
-            key = await self.loader.keys.current(account_id=self.command.account_id)
-            self.cipher = FieldCipher(key.key, key.version)
-        return self.cipher
+
+async def _peek(chunks: AsyncIterator[bytes]) -> tuple[bytes, AsyncIterator[bytes]]:
+    """The first bytes of a stream, and the whole stream again."""
+    head = b""
+    async for chunk in chunks:
+        head = chunk
+        if chunk:
+            break
+
+    async def again() -> AsyncIterator[bytes]:
+        if head:
+            yield head
+        async for chunk in chunks:
+            yield chunk
+
+    return head, again()

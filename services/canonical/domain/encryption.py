@@ -7,16 +7,22 @@ record or field does not decrypt.
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import uuid
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.canonical.domain.errors import UndecryptableValue
 from services.canonical.domain.schemas import MAX_KEY_VERSION, NONCE_BYTES
 
 KEY_BYTES = 32
+BLIND_INDEX_PURPOSE = b"blind-index"
 
 
 def binding(*, account_id: uuid.UUID, schema: str, field: str, dedupe_key: str) -> bytes:
@@ -82,3 +88,42 @@ class Keyring:
         if cipher is None:
             raise UndecryptableValue(f"key version {key_version_of(stored)} is not available")
         return cipher.decrypt(stored, associated_data=associated_data)
+
+
+def blind_index_key(data_key: bytes) -> bytes:
+    """The account's blind-index key: HKDF-SHA256 of its data key, purpose "blind-index", so
+    the index key is never the encryption key and one cannot be had from the other."""
+    if len(data_key) != KEY_BYTES:
+        raise ValueError("a data key must be 32 bytes")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=BLIND_INDEX_PURPOSE).derive(
+        data_key
+    )
+
+
+def index_normal_form(value: str) -> str:
+    """What the index compares: no whitespace, case folded ("WVW ZZZ..." = "wvwzzz...")."""
+    return "".join(value.split()).casefold()
+
+
+def blind_index(key: bytes, field: str, value: str) -> str:
+    """HMAC-SHA256 (hex) of a field's value in normal form under a blind-index key."""
+    message = field.encode() + b"\x1f" + index_normal_form(value).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class BlindIndexKey:
+    """One account's blind-index key, derived from one version of its data key."""
+
+    key: bytes
+    version: int
+
+    @classmethod
+    def derive(cls, data_key: bytes, version: int) -> "BlindIndexKey":
+        return cls(blind_index_key(data_key), version)
+
+    def digest(self, field: str, value: str) -> str:
+        return blind_index(self.key, field, value)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"BlindIndexKey(version={self.version})"

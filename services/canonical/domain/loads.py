@@ -1,16 +1,23 @@
 """A load of one file: its counts and the status they add up to."""
 
+import csv
+import io
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.canonical.domain.mapping import MappedRow
+from services.canonical.domain.mapping import MappedRow, RejectRow
+
+__all__ = ["RejectRow"]
 
 PROCESSING = "processing"
 LOADED = "loaded"
 PARTIALLY_LOADED = "partially_loaded"
 FAILED = "failed"
+QUARANTINED = "quarantined"
 NO_ROW_LOADED = "no row loaded; see rejects"
+HEADER_ONLY = "the file has a header but no rows"
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,10 @@ class Reject:
     row_number: int
     reasons: tuple[str, ...]
     created_at: datetime
+    # The source column of each reason ("" for the row), and the kept original values.
+    reason_columns: tuple[str, ...] = ()
+    value_columns: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
 
 
 @dataclass
@@ -44,8 +55,15 @@ class LoadOutcome:
         return cls(FAILED, reason, LoadCounts(rows_total=rows_total))
 
     @classmethod
+    def quarantined(cls, reason: str) -> "LoadOutcome":
+        """Set aside: the file's header matches no source schema of the account."""
+        return cls(QUARANTINED, reason, LoadCounts())
+
+    @classmethod
     def of(cls, counts: LoadCounts) -> "LoadOutcome":
         """Loaded when no row was rejected, partially when some were, failed when all were."""
+        if counts.rows_total == 0:
+            return cls(LOADED, HEADER_ONLY, counts)
         if counts.rejected == 0:
             return cls(LOADED, "", counts)
         if counts.rejected < counts.rows_total:
@@ -74,3 +92,23 @@ def tenant_reasons(
             " zone's scope",
         )
     return ()
+
+
+def rejects_csv_lines(rejects: Iterable[Reject]) -> Iterator[str]:
+    """The rejects file: "row_number,column,reason,<kept columns...>", one line per reason,
+    the header from the first reject's kept columns (one load's rejects share them)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header_written = False
+    for reject in rejects:
+        if not header_written:
+            writer.writerow(["row_number", "column", "reason", *reject.value_columns])
+            header_written = True
+        columns = reject.reason_columns or ("",) * len(reject.reasons)
+        for column, reason in zip(columns, reject.reasons, strict=False):
+            writer.writerow([reject.row_number, column, reason, *reject.values])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    if not header_written:
+        yield "row_number,column,reason\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from services.canonical.domain.encryption import FieldCipher, Keyring, binding
+from services.canonical.domain.encryption import BlindIndexKey, FieldCipher, Keyring, binding
 from services.canonical.domain.errors import InvalidDedupeKeyPart
 from services.canonical.domain.mapping import MappedRow, Value, from_plaintext, to_plaintext
 from services.canonical.domain.schemas import CanonicalSchema
@@ -76,6 +76,9 @@ class SealedRecord:
     data: dict[str, Value]
     content_hash: str
     key_version: int
+    # (field, digest) of the blind-indexed fields that have a value, and the key's version.
+    index: tuple[tuple[str, str], ...] = ()
+    index_key_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,10 @@ def seal_record(
     source: str,
     schema: CanonicalSchema,
     cipher: FieldCipher,
+    index_key: BlindIndexKey | None = None,
 ) -> SealedRecord:
+    """Encrypt the row's sensitive fields; with `index_key`, also compute the blind index of
+    its searchable sensitive fields (stored with `RecordIndexRepository.put`)."""
     key = dedupe_key(
         tenant_id=tenant_id, source=source, object_type=schema.name, source_id=row.source_id
     )
@@ -125,6 +131,19 @@ def seal_record(
         data=data,
         content_hash=content_hash(row.fields),
         key_version=cipher.version,
+        index=index_terms(row.fields, schema=schema, index_key=index_key) if index_key else (),
+        index_key_version=index_key.version if index_key else 0,
+    )
+
+
+def index_terms(
+    fields: Mapping[str, Value], *, schema: CanonicalSchema, index_key: BlindIndexKey
+) -> tuple[tuple[str, str], ...]:
+    """(field, digest) of each blind-indexed field of `schema` that has a value."""
+    return tuple(
+        (field.name, index_key.digest(field.name, to_plaintext(value)))
+        for field in schema.blind_indexed_fields
+        if (value := fields.get(field.name)) is not None
     )
 
 

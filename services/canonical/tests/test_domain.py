@@ -14,7 +14,13 @@ from services.canonical.domain.errors import (
     UndecryptableValue,
     UnknownCanonicalSchema,
 )
-from services.canonical.domain.files import RecordParser, header_problem
+from services.canonical.domain.files import (
+    RecordParser,
+    header_problem,
+    invalid_bytes,
+    invalid_columns,
+    printable,
+)
 from services.canonical.domain.loads import (
     FAILED,
     LOADED,
@@ -98,7 +104,7 @@ def test_the_stored_width_holds_the_longest_value_with_the_largest_key_version()
 
 
 def test_unknown_canonical_schema_names_the_known_ones():
-    with pytest.raises(UnknownCanonicalSchema, match="customer, vehicle"):
+    with pytest.raises(UnknownCanonicalSchema, match="customer, dispute, order"):
         canonical_schema("invoice")
 
 
@@ -421,10 +427,14 @@ def test_records_are_the_same_however_the_bytes_are_chunked(chunk):
     ]
 
 
-def test_bytes_not_in_the_encoding_fail_naming_the_line():
-    data = b"id,name\n1,ok\n2,\xff\xfe broken\n"
-    with pytest.raises(FileFormatError, match="line 3: bytes ff are not valid utf-8"):
-        parse(data, chunk=5)
+def test_bytes_not_in_the_encoding_spoil_only_their_row():
+    data = b"id,name\n1,ok\n2,\xff\xfe broken\n3,fine\n"
+    records = parse(data, chunk=5)
+    assert [line for line, _ in records] == [1, 2, 3, 4]
+    _, spoiled = records[2]
+    assert invalid_columns(spoiled) == [1]
+    assert invalid_bytes(spoiled[1]) == b"\xff\xfe"
+    assert printable(spoiled[1]) == "\ufffd\ufffd broken"
 
 
 def test_unclosed_quote_fails_naming_the_line():

@@ -1,23 +1,36 @@
 """Repositories of the canonical schema; each works inside the caller's RLS-scoped session."""
 
+import dataclasses
 import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, literal_column, select, update
+import orjson
+from sqlalchemy import Row, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.canonical.adapters.db.tables import loads, records, rejects, source_schemas
+from services.canonical.adapters.db.tables import (
+    loads,
+    record_index,
+    records,
+    reference_data,
+    rejects,
+    source_schema_versions,
+    source_schemas,
+)
 from services.canonical.domain.loads import PROCESSING, LoadOutcome, Reject
+from services.canonical.domain.mapping import RejectRow
 from services.canonical.domain.records import CanonicalRecord, SealedRecord
+from services.canonical.domain.reference import ReferenceItem
 from services.canonical.domain.source_schemas import (
     FieldMapping,
     SourceSchema,
     SourceSchemaDefinition,
+    Transform,
     ValueMap,
 )
-from services.runtime.errors import AlreadyExists
+from services.runtime.errors import AlreadyExists, NotFound
 from services.runtime.ids import new_id
 
 
@@ -26,18 +39,13 @@ def definition_to_json(definition: SourceSchemaDefinition) -> dict[str, Any]:
         "columns": list(definition.columns),
         "delimiter": definition.delimiter,
         "encoding": definition.encoding,
+        "quote": definition.quote,
+        "escape": definition.escape,
+        "header": definition.header,
         "source_id_column": definition.source_id_column,
         "tenant_code_column": definition.tenant_code_column,
         "tenant_code_source": definition.tenant_code_source,
-        "field_mappings": [
-            {
-                "canonical_field": m.canonical_field,
-                "source_column": m.source_column,
-                "transforms": list(m.transforms),
-                "value_map": m.value_map,
-            }
-            for m in definition.field_mappings
-        ],
+        "field_mappings": [_mapping_to_json(m) for m in definition.field_mappings],
         "value_maps": [
             {
                 "name": m.name,
@@ -62,15 +70,7 @@ def definition_from_json(
         source_id_column=data["source_id_column"],
         tenant_code_column=data["tenant_code_column"],
         tenant_code_source=data["tenant_code_source"],
-        field_mappings=tuple(
-            FieldMapping(
-                canonical_field=m["canonical_field"],
-                source_column=m["source_column"],
-                transforms=tuple(m["transforms"]),
-                value_map=m["value_map"],
-            )
-            for m in data["field_mappings"]
-        ),
+        field_mappings=tuple(_mapping_from_json(m) for m in data["field_mappings"]),
         value_maps=tuple(
             ValueMap(
                 name=m["name"],
@@ -80,6 +80,51 @@ def definition_from_json(
             )
             for m in data["value_maps"]
         ),
+        quote=data.get("quote", '"'),
+        escape=data.get("escape", ""),
+        header=data.get("header", True),
+    )
+
+
+_TRANSFORM_DEFAULTS = Transform(kind="")
+
+
+def _mapping_to_json(mapping: FieldMapping) -> dict[str, Any]:
+    steps = []
+    for step in mapping.steps:
+        params = {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in dataclasses.asdict(step).items()
+            if value != getattr(_TRANSFORM_DEFAULTS, name) or name == "kind"
+        }
+        steps.append(step.kind if len(params) == 1 else params)
+    return {
+        "canonical_field": mapping.canonical_field,
+        "source_column": mapping.source_column,
+        "transforms": steps,
+        "value_map": mapping.value_map,
+        "source_columns": list(mapping.source_columns),
+        "separator": mapping.separator,
+        "required": mapping.required,
+        "pattern": mapping.pattern,
+    }
+
+
+def _mapping_from_json(data: dict[str, Any]) -> FieldMapping:
+    return FieldMapping(
+        canonical_field=data["canonical_field"],
+        source_column=data["source_column"],
+        transforms=tuple(
+            step
+            if isinstance(step, str)
+            else Transform(**{k: tuple(v) if isinstance(v, list) else v for k, v in step.items()})
+            for step in data["transforms"]
+        ),
+        value_map=data["value_map"],
+        source_columns=tuple(data.get("source_columns", ())),
+        separator=data.get("separator", " "),
+        required=data.get("required", False),
+        pattern=data.get("pattern", ""),
     )
 
 
@@ -129,6 +174,7 @@ def _source_schema(row: Row[Any]) -> SourceSchema:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        latest_version=getattr(row, "latest_version", row.version),
     )
 
 
@@ -321,3 +367,288 @@ class LoadRepository:
     async def exists(self, file_id: uuid.UUID) -> bool:
         statement = select(loads.c.id).where(loads.c.file_id == file_id)
         return (await self.session.execute(statement)).first() is not None
+
+
+# Revision 0002 (mapping depth): source schema versions, the blind index, search, reject
+# details and reference data.
+
+
+class SourceSchemaVersionRepository:
+    """Every version of a source schema; `source_schemas` keeps the current one."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_id(self, schema_id: uuid.UUID) -> SourceSchema | None:
+        t = source_schemas
+        statement = select(t).where(t.c.id == schema_id, t.c.deleted_at.is_(None))
+        row = (await self.session.execute(statement)).first()
+        return _source_schema(row) if row else None
+
+    async def record(
+        self,
+        *,
+        account_id: uuid.UUID,
+        schema_id: uuid.UUID,
+        version: int,
+        definition: SourceSchemaDefinition,
+    ) -> None:
+        await self.session.execute(
+            insert(source_schema_versions).values(
+                id=new_id(),
+                account_id=account_id,
+                source_schema_id=schema_id,
+                version=version,
+                definition=definition_to_json(definition),
+            )
+        )
+
+    async def definition(self, schema: SourceSchema, version: int) -> SourceSchemaDefinition | None:
+        t = source_schema_versions
+        statement = select(t.c.definition).where(
+            t.c.source_schema_id == schema.id, t.c.version == version
+        )
+        data = (await self.session.execute(statement)).scalar_one_or_none()
+        if data is None:
+            return None
+        current = schema.definition
+        return definition_from_json(current.name, current.canonical_schema, data)
+
+    async def add_version(
+        self, *, account_id: uuid.UUID, schema_id: uuid.UUID, definition: SourceSchemaDefinition
+    ) -> SourceSchema:
+        """Store `definition` as the next version (not current until promoted)."""
+        t = source_schemas
+        row = (
+            await self.session.execute(
+                update(t)
+                .where(t.c.id == schema_id, t.c.deleted_at.is_(None))
+                .values(latest_version=t.c.latest_version + 1, updated_at=func.now())
+                .returning(t)
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"source schema {schema_id} does not exist")
+        await self.record(
+            account_id=account_id,
+            schema_id=schema_id,
+            version=row.latest_version,
+            definition=definition,
+        )
+        return _source_schema(row)
+
+    async def promote(self, schema: SourceSchema, version: int) -> SourceSchema:
+        definition = await self.definition(schema, version)
+        if definition is None:
+            raise NotFound(f"source schema {schema.id} has no version {version}")
+        t = source_schemas
+        row = (
+            await self.session.execute(
+                update(t)
+                .where(t.c.id == schema.id)
+                .values(
+                    definition=definition_to_json(definition),
+                    version=version,
+                    updated_at=func.now(),
+                )
+                .returning(t)
+            )
+        ).one()
+        return _source_schema(row)
+
+
+class RecordIndexRepository:
+    """The blind index of records' searchable sensitive fields (digests only)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def put(
+        self, *, account_id: uuid.UUID, schema: str, sealed: Sequence[SealedRecord]
+    ) -> None:
+        """Replace the index entries of these records: two statements per batch."""
+        if not sealed:
+            return
+        t = record_index
+        await self.session.execute(
+            t.delete().where(t.c.dedupe_key.in_([r.dedupe_key for r in sealed]))
+        )
+        rows = [
+            {
+                "account_id": account_id,
+                "tenant_id": r.tenant_id,
+                "schema": schema,
+                "dedupe_key": r.dedupe_key,
+                "field": field,
+                "digest": digest,
+                "key_version": r.index_key_version,
+            }
+            for r in sealed
+            for field, digest in r.index
+        ]
+        if rows:
+            await self.session.execute(insert(t).values(rows))
+
+    async def key_versions(self, *, schema: str, field: str) -> list[int]:
+        t = record_index
+        statement = (
+            select(t.c.key_version)
+            .where(t.c.schema == schema, t.c.field == field)
+            .distinct()
+            .order_by(t.c.key_version)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+
+def _canonical_record(row: Row[Any]) -> CanonicalRecord:
+    return CanonicalRecord(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        schema=row.schema,
+        source=row.source,
+        source_id=row.source_id,
+        dedupe_key=row.dedupe_key,
+        data=row.data,
+        key_version=row.key_version,
+        file_id=row.file_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class RecordSearchRepository:
+    """Records found by the exact value of a field, and content hashes for dry runs."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def page(
+        self,
+        *,
+        schema: str,
+        field: str,
+        digests: Sequence[str] = (),
+        equals: str | None = None,
+        after: uuid.UUID | None,
+        limit: int,
+        tenant_id: uuid.UUID | None = None,
+        tenant_ids: Collection[uuid.UUID] | None = None,
+    ) -> list[CanonicalRecord]:
+        """By blind-index `digests` (a sensitive field) or by plaintext `equals`."""
+        t = records
+        statement = select(t).where(t.c.schema == schema).order_by(t.c.id).limit(limit)
+        if equals is not None:
+            statement = statement.where(t.c.data[field].astext == equals)
+        else:
+            i = record_index
+            matching = select(i.c.dedupe_key).where(
+                i.c.schema == schema, i.c.field == field, i.c.digest.in_(list(digests))
+            )
+            statement = statement.where(t.c.dedupe_key.in_(matching))
+        if after is not None:
+            statement = statement.where(t.c.id > after)
+        if tenant_id is not None:
+            statement = statement.where(t.c.tenant_id == tenant_id)
+        if tenant_ids is not None:
+            statement = statement.where(t.c.tenant_id.in_(list(tenant_ids)))
+        return [_canonical_record(row) for row in await self.session.execute(statement)]
+
+    async def content_hashes(self, dedupe_keys: Sequence[str]) -> dict[str, str]:
+        if not dedupe_keys:
+            return {}
+        t = records
+        statement = select(t.c.dedupe_key, t.c.content_hash).where(
+            t.c.dedupe_key.in_(list(dedupe_keys))
+        )
+        return {row.dedupe_key: row.content_hash for row in await self.session.execute(statement)}
+
+
+class RejectRowRepository:
+    """Rejects with the column of each reason and the kept original values."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self, *, account_id: uuid.UUID, file_id: uuid.UUID, rows: Sequence[RejectRow]
+    ) -> None:
+        if not rows:
+            return
+        await self.session.execute(
+            insert(rejects).values(
+                [
+                    {
+                        "id": new_id(),
+                        "account_id": account_id,
+                        "file_id": file_id,
+                        "row_number": row.row_number,
+                        "reasons": list(row.reasons),
+                        "reason_columns": list(row.reason_columns),
+                        "value_columns": list(row.value_columns),
+                        "values": list(row.values),
+                    }
+                    for row in rows
+                ]
+            )
+        )
+
+    async def page(
+        self, *, file_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[Reject]:
+        t = rejects
+        statement = select(t).where(t.c.file_id == file_id).order_by(t.c.id).limit(limit)
+        if after is not None:
+            statement = statement.where(t.c.id > after)
+        return [
+            Reject(
+                id=row.id,
+                file_id=row.file_id,
+                row_number=row.row_number,
+                reasons=tuple(row.reasons),
+                created_at=row.created_at,
+                reason_columns=tuple(row.reason_columns),
+                value_columns=tuple(row.value_columns),
+                values=tuple(row.values),
+            )
+            for row in await self.session.execute(statement)
+        ]
+
+
+class ReferenceRepository:
+    """Global reference data: read by anyone, written only through load_reference()."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def of_kind(self, kind: str | None) -> list[ReferenceItem]:
+        t = reference_data
+        statement = select(t).order_by(t.c.kind, t.c.natural_key)
+        if kind:
+            statement = statement.where(t.c.kind == kind)
+        return [
+            ReferenceItem(
+                kind=row.kind,
+                natural_key=row.natural_key,
+                data=row.data,
+                fixture_version=row.fixture_version,
+            )
+            for row in await self.session.execute(statement)
+        ]
+
+    async def load(self, items: Sequence[ReferenceItem]) -> tuple[int, int, int]:
+        """(created, updated, unchanged), upserting by (kind, natural key) in one call."""
+        payload = [
+            {
+                "id": str(new_id()),
+                "kind": item.kind,
+                "natural_key": item.natural_key,
+                "data": dict(item.data),
+                "fixture_version": item.fixture_version,
+            }
+            for item in items
+        ]
+        statement = text("SELECT * FROM canonical.load_reference(CAST(:items AS jsonb))")
+        row = (
+            await self.session.execute(statement, {"items": orjson.dumps(payload).decode()})
+        ).one()
+        return int(row.created), int(row.updated), int(row.unchanged)

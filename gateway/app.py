@@ -5,6 +5,7 @@ owned by the lifespan, and one endpoint that authenticates, resolves the account
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,31 +15,49 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from canopy.identity.v1 import identity_pb2, identity_pb2_grpc
 from canopy.tenancy.v1 import tenancy_pb2_grpc
-from gateway.accounts import AccountResolver, Membership
-from gateway.auth import Authenticator, JwksCache, Principal
+from gateway.accounts import PRINCIPALS_RESOLVE, AccountResolver, Membership, subdomain_of
+from gateway.auth import Authenticator, JwksCache, Principal, credential_of
+from gateway.authz import ApiKeys, AuthzVersions, version_reader
 from gateway.config import GatewayConfig
+from gateway.docs import CONTENT_SECURITY_POLICY, docs_page
 from gateway.openapi import openapi_document
-from gateway.problems import Problem, from_rpc_error, internal
+from gateway.problems import Problem, forbidden, from_rpc_error, internal
+from gateway.ratelimit import RateLimits, TokenBuckets
 from gateway.routes import Match, Route, RouteTable, build_routes
 from gateway.transcoding import json_of, request_of
 from services.runtime.clients import ServiceChannels
-from services.runtime.context import CORRELATION_KEY, CallContext, ContextTokens
+from services.runtime.context import (
+    CORRELATION_KEY,
+    CallContext,
+    ContextTokens,
+    service_context,
+)
 from services.runtime.ids import new_id
 from services.runtime.logs import correlation_id
 
 log = logging.getLogger(__name__)
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-OWN_PATHS = {"/healthz", "/openapi.json"}
+OWN_PATHS = {"/healthz", "/openapi.json", "/docs"}
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 JSON_MEDIA_TYPES = ("application/json",)
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-API-Key",
+    "X-Account",
+    "X-Tenant",
+    "X-Correlation-Id",
+]
+CORS_RESPONSE_HEADERS = ["X-Correlation-Id", "X-Request-Id", "Retry-After"]
 
 
 class Gateway:
@@ -69,14 +88,50 @@ class Gateway:
                 refetch_floor=config.jwks_refetch_floor_seconds,
             )
         )
+
+        def resolver_metadata(account_id: str) -> tuple[tuple[str, str], ...]:
+            ctx = service_context(
+                "gateway",
+                account_id=uuid.UUID(account_id) if account_id else None,
+                permissions=[PRINCIPALS_RESOLVE],
+                correlation_id=correlation_id.get(),
+            )
+            return self.tokens.metadata(ctx)
+
+        self.versions = AuthzVersions(
+            version_reader(identity, resolver_metadata, config.upstream_timeout_seconds)
+        )
+
+        async def authenticate_key(key: str) -> identity_pb2.ApiKeyPrincipal:
+            return await identity.AuthenticateApiKey(
+                identity_pb2.AuthenticateApiKeyRequest(key=key),
+                metadata=resolver_metadata(""),
+                timeout=config.upstream_timeout_seconds,
+            )
+
+        self.api_keys = ApiKeys(
+            authenticate=authenticate_key,
+            versions=self.versions,
+            ttl=config.api_key_cache_ttl_seconds,
+        )
         self.accounts = AccountResolver(
             identity=identity,
             tenancy=tenancy,
             tokens=self.tokens,
+            versions=self.versions,
             account_ttl=config.account_cache_ttl_seconds,
             resolution_ttl=config.resolution_cache_ttl_seconds,
             timeout=config.upstream_timeout_seconds,
         )
+        self.limits = RateLimits(
+            accounts=TokenBuckets(
+                rate=config.rate_limit_account_per_second, burst=config.rate_limit_account_burst
+            ),
+            api_keys=TokenBuckets(
+                rate=config.rate_limit_api_key_per_second, burst=config.rate_limit_api_key_burst
+            ),
+        )
+        self.reserved_subdomains = config.reserved_subdomain_set
 
     def stub_method(self, route: Route) -> Any:
         stub = self._stubs.get(route.stub_class)
@@ -93,20 +148,49 @@ class Gateway:
         route = found.route
         cid = request.state.correlation_id
         if route.public:
-            message = request_of(
-                route,
-                path_params=found.path_params,
-                query=request.query_params.multi_items(),
-                body=await read_body(request, route, self.config.max_body_bytes),
-            )
+            message = await self.message(request, found)
             return await self.forward(route, message, metadata=((CORRELATION_KEY, cid),))
-        principal = await self.authenticator.authenticate(request.headers.get("authorization"))
+        principal, version = await self.principal(request)
+        if route.authenticated:
+            if principal.via == "api_key":
+                # A key limited to some permissions must not reach calls about its owner (e.g.
+                # minting an unlimited key): those take the owner's own sign-in.
+                raise forbidden(
+                    "API keys cannot call this endpoint; sign in as the user",
+                    kind="api-key-not-allowed",
+                )
+            # About the caller itself: its own identity and the account its credential names.
+            ctx = CallContext(
+                principal_id=principal.id,
+                principal_kind=principal.kind,
+                account_id=uuid.UUID(principal.account_id) if principal.account_id else None,
+                permissions=frozenset(),
+                tenant_ids=frozenset(),
+                correlation_id=cid,
+                source_address=request.client.host if request.client else "",
+            )
+            message = await self.message(request, found)
+            return await self.forward(route, message, metadata=self.tokens.metadata(ctx))
         membership = await self.accounts.membership(
-            principal_id=principal.id,
+            principal=principal,
             account_hint=request.headers.get("x-account"),
+            subdomain=subdomain_of(
+                request.headers.get("host"), self.config.base_domain, self.reserved_subdomains
+            ),
             correlation_id=cid,
+            version=version,
         )
-        membership = membership.narrowed_to(request.headers.get("x-tenant"))
+        self.limits.check(
+            account_id=str(membership.account_id),
+            api_key_id=principal.credential_id if principal.via == "api_key" else None,
+        )
+        tenant_header = request.headers.get("x-tenant")
+        if tenant_header:
+            every_tenant = membership.tenant_ids is None
+            membership = membership.narrowed_to(tenant_header)
+            if every_tenant:
+                await self.accounts.check_tenant(membership, cid)
+        membership = membership.for_permission(route.permission)
         if route.permission not in membership.permissions:
             raise Problem(
                 403,
@@ -114,14 +198,26 @@ class Gateway:
                 "Permission denied",
                 f"permission {route.permission} is required",
             )
-        message = request_of(
-            route,
-            path_params=found.path_params,
-            query=request.query_params.multi_items(),
-            body=await read_body(request, route, self.config.max_body_bytes),
-        )
+        message = await self.message(request, found)
         ctx = call_context(principal, membership, correlation=cid, request=request)
         return await self.forward(route, message, metadata=self.tokens.metadata(ctx))
+
+    async def principal(self, request: Request) -> tuple[Principal, int | None]:
+        """Who calls; for an API key also its account's authz_version, just read."""
+        credential = credential_of(
+            request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
+        if credential.kind == "api_key":
+            return await self.api_keys.principal(credential.secret)
+        return await self.authenticator.authenticate(f"Bearer {credential.secret}"), None
+
+    async def message(self, request: Request, found: Match) -> Any:
+        return request_of(
+            found.route,
+            path_params=found.path_params,
+            query=request.query_params.multi_items(),
+            body=await read_body(request, found.route, self.config.max_body_bytes),
+        )
 
     async def forward(
         self, route: Route, message: Any, *, metadata: tuple[tuple[str, str], ...]
@@ -260,11 +356,30 @@ class RequestIds:
             correlation_id.reset(token)
 
 
+def middleware(config: GatewayConfig) -> list[Middleware]:
+    """Request ids outermost (every answer carries them); CORS only for configured origins."""
+    stack = [Middleware(RequestIds)]
+    origins = config.cors_origins
+    if origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=METHODS,
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=CORS_RESPONSE_HEADERS,
+                max_age=600,
+            )
+        )
+    return stack
+
+
 def create_app(config: GatewayConfig) -> Starlette:
     """The gateway application; the route table and OpenAPI document are built here, from the
     protos, so a broken contract fails at start-up."""
     routes = build_routes()
     document = openapi_document(routes)
+    page = docs_page(document)
     ContextTokens(config.context_key)  # fail at start-up, not on the first call, without a key
 
     @asynccontextmanager
@@ -289,6 +404,9 @@ def create_app(config: GatewayConfig) -> Starlette:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(page, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
+
     async def http_problem(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         if error.status_code in (404, 405):
@@ -305,9 +423,10 @@ def create_app(config: GatewayConfig) -> Starlette:
         routes=[
             HttpRoute("/healthz", healthz, methods=["GET"]),
             HttpRoute("/openapi.json", openapi, methods=["GET"]),
+            HttpRoute("/docs", docs, methods=["GET"]),
             HttpRoute("/{path:path}", dispatch, methods=METHODS),
         ],
-        middleware=[Middleware(RequestIds)],
+        middleware=middleware(config),
         exception_handlers={HTTPException: http_problem, Problem: problem_raised},
         lifespan=lifespan,
     )

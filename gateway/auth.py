@@ -1,8 +1,11 @@
-"""Who is calling: the bearer JWT identity issued, verified with identity's public keys (JWKS)."""
+"""Who is calling: the bearer JWT identity issued, verified with identity's public keys (JWKS),
+or an API key (`Bearer cpy_...` or `X-API-Key`), which only identity can check (gateway.authz).
+"""
 
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +24,43 @@ ALGORITHM = "EdDSA"
 
 FetchJwks = Callable[[], Awaitable[identity_pb2.Jwks]]
 
+API_KEY_PREFIX = "cpy_"
+
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller, as identity's token says."""
+    """An authenticated caller, as identity's token (or API key) says."""
 
     id: str
     kind: str
+    # The token's id (jti) or the API key's id: part of every cache key.
+    credential_id: str = ""
+    # The account the credential is bound to (a switched token's `acc`, an API key's account).
+    account_id: str = ""
+    # An API key's subset of its owner's permissions; None: no subset (tokens, unrestricted keys).
+    key_permissions: frozenset[str] | None = None
+    via: str = "token"  # or "api_key"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What the request presents: a bearer JWT or an API key (never both)."""
+
+    kind: str  # "token" or "api_key"
+    secret: str
+
+
+def credential_of(authorization: str | None, api_key: str | None) -> Credential:
+    """The request's one credential, or a 401 problem."""
+    key = (api_key or "").strip()
+    if key:
+        if authorization:
+            raise unauthenticated("send either an Authorization header or X-API-Key, not both")
+        return Credential("api_key", key)
+    token = bearer_token(authorization)
+    if token.startswith(API_KEY_PREFIX):
+        return Credential("api_key", token)
+    return Credential("token", token)
 
 
 class JwksCache:
@@ -126,7 +159,16 @@ class Authenticator:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise unauthenticated("the bearer token names no subject")
-        return Principal(id=subject, kind="user")
+        account = claims.get("acc") or ""
+        token_id = claims.get("jti") or ""
+        if not isinstance(account, str) or not isinstance(token_id, str):
+            raise unauthenticated("the bearer token is invalid")
+        if account:
+            try:
+                account = str(uuid.UUID(account))
+            except ValueError as error:
+                raise unauthenticated("the bearer token names a malformed account") from error
+        return Principal(id=subject, kind="user", credential_id=token_id, account_id=account)
 
     def _verify(self, token: str, candidates: list[jwt.PyJWK]) -> dict[str, Any]:
         error: jwt.PyJWTError | None = None
@@ -156,7 +198,9 @@ class Authenticator:
 
 def bearer_token(authorization: str | None) -> str:
     if not authorization:
-        raise unauthenticated("this endpoint needs an Authorization: Bearer <token> header")
+        raise unauthenticated(
+            "this endpoint needs an Authorization: Bearer <token> header (or an X-API-Key)"
+        )
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthenticated("the Authorization header must be 'Bearer <token>'")

@@ -84,11 +84,11 @@ PROBLEM_SCHEMA = {
 
 ERROR_STATUSES = {
     "400": "Invalid request",
-    "401": "Missing, expired or invalid bearer token",
+    "401": "Missing, expired or invalid bearer token or API key",
     "403": "Not a member of the account, account suspended or closed, or permission missing",
     "404": "Not found",
     "409": "Conflict with the current state",
-    "429": "Too many requests",
+    "429": "Too many requests for the account or API key (see Retry-After)",
     "500": "Internal error (quote the X-Correlation-Id)",
     "503": "A service is unavailable",
     "504": "A service did not answer in time",
@@ -116,8 +116,16 @@ def openapi_document(routes: RouteTable, *, title: str = "Canopy API") -> dict[s
                 "type": "http",
                 "scheme": "bearer",
                 "bearerFormat": "JWT",
-                "description": "A token from POST /v1/auth/token.",
-            }
+                "description": "A token from POST /v1/auth/token (an API key `cpy_...` is "
+                "accepted here too).",
+            },
+            "apiKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-Key",
+                "description": "An API key of a service account or user (`cpy_...`): acts in "
+                "the key's account with the key's subset of its owner's permissions.",
+            },
         },
     }
     return {
@@ -126,9 +134,12 @@ def openapi_document(routes: RouteTable, *, title: str = "Canopy API") -> dict[s
             "title": title,
             "version": "v1",
             "description": "HTTP/JSON gateway to Canopy's services. Errors are "
-            "application/problem+json.",
+            "application/problem+json. The account is the X-Account header, else the "
+            "subdomain (`<slug>.<base domain>`), else the account the token or API key is for, "
+            "else your only account. Each operation names the permission it needs "
+            "(`x-permission`).",
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"apiKey": []}],
         "paths": paths,
         "components": components,
     }
@@ -144,7 +155,7 @@ def operation(route: Route, schemas: "SchemaSet") -> dict[str, Any]:
         )
     if route.body != "*":
         parameters += query_parameters(route, request)
-    if not route.public:
+    if not route.public and not route.authenticated:
         parameters += [ACCOUNT_HEADER, TENANT_HEADER]
     parameters.append(CORRELATION_HEADER)
     op: dict[str, Any] = {
@@ -162,7 +173,7 @@ def operation(route: Route, schemas: "SchemaSet") -> dict[str, Any]:
             **{
                 status: {"$ref": f"#/components/responses/Problem{status}"}
                 for status in ERROR_STATUSES
-                if not (route.public and status == "403")
+                if not (route.public and status in ("403", "429"))
             },
             "default": {"$ref": "#/components/responses/Problem"},
         },
@@ -181,8 +192,12 @@ def operation(route: Route, schemas: "SchemaSet") -> dict[str, Any]:
     if route.public:
         op["security"] = []
         op["x-public"] = True
+    elif route.authenticated:
+        op["x-authenticated"] = True
+        op["description"] = "Any signed-in caller, about itself; no permission needed."
     else:
         op["x-permission"] = route.permission
+        op["description"] = f"Needs the permission `{route.permission}` in the account."
     return op
 
 

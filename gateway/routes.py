@@ -131,10 +131,16 @@ class Route:
     stub_class: type[Any]  # the generated <X>ServiceStub
     permission: str
     public: bool
+    # Any verified caller, about itself: no account resolution and no permission check.
+    authenticated: bool = False
+    # 0 for the rule itself, 1.. for its additional bindings.
+    binding: int = 0
 
     @property
     def operation_id(self) -> str:
-        return f"{self.service.name}.{self.method.name}"
+        """Unique per route: an additional binding gets its index appended."""
+        base = f"{self.service.name}.{self.method.name}"
+        return f"{base}.{self.binding}" if self.binding else base
 
     @property
     def full_method(self) -> str:
@@ -229,7 +235,7 @@ def routes_of(context: str, module: ModuleType) -> list[Route]:
                 raise TemplateError(f"{service.name}.{method.name}: only unary RPCs go over HTTP")
             access = method_rule(service, method)
             request_class = message_factory.GetMessageClass(method.input_type)
-            for rule in rules:
+            for binding, rule in enumerate(rules):
                 http_method, path = verb_and_path(rule)
                 template = PathTemplate.parse(path)
                 _check_fields(method, template, rule.body)
@@ -246,6 +252,8 @@ def routes_of(context: str, module: ModuleType) -> list[Route]:
                         stub_class=stub_class,
                         permission=access.permission,
                         public=access.public,
+                        authenticated=access.authenticated,
+                        binding=binding,
                     )
                 )
     return routes

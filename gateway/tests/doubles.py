@@ -4,6 +4,7 @@ served by the real runtime server (so its interceptor verifies the tokens the ga
 Only the gateway's own tests use these; end-to-end tests run the real services.
 """
 
+import asyncio
 import base64
 import time
 import uuid
@@ -46,15 +47,19 @@ class SigningKey:
         issuer: str = "canopy-identity",
         audience: str = "canopy",
         kid: str | None = None,
+        account: str | None = None,
     ) -> str:
         now = int(time.time())
         claims = {
             "sub": subject,
             "iss": issuer,
             "aud": audience,
+            "jti": str(uuid.uuid4()),
             "iat": now,
             "exp": now + expires_in,
         }
+        if account is not None:
+            claims["acc"] = account
         return jwt.encode(claims, self.private, algorithm="EdDSA", headers={"kid": kid or self.kid})
 
 
@@ -62,17 +67,80 @@ class SigningKey:
 class Grant:
     permissions: frozenset[str]
     tenant_ids: frozenset[str] | None = None  # None: all tenants
+    # Tenant-scoped grants: tenant -> permissions there (then `permissions` are account-wide).
+    per_tenant: dict[str, frozenset[str]] | None = None
+
+
+@dataclass
+class ApiKey:
+    key_id: str
+    owner_id: str
+    account_id: str
+    permissions: frozenset[str] = frozenset()
+    revoked: bool = False
 
 
 class IdentityDouble(identity_pb2_grpc.IdentityServiceServicer):
     def __init__(self, key: SigningKey) -> None:
         self.keys = [key]
         self.members: dict[str, dict[str, Grant]] = {}
+        self.api_keys: dict[str, ApiKey] = {}
+        self.versions: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         self.resolve_contexts: list[CallContext] = []
+        self.me_contexts: list[CallContext] = []
+        self.failing: set[str] = set()  # methods that fail as if identity's database were down
+        self.version_delay = 0.0  # seconds between reading a version and answering
 
     def add_member(self, user_id: str, account_id: str, grant: Grant) -> None:
+        """Grant (or change) a member's permissions; bumps the account's authz_version."""
         self.members.setdefault(user_id, {})[account_id] = grant
+        self.versions[account_id] += 1
+
+    def add_api_key(
+        self, owner_id: str, account_id: str, permissions: frozenset[str] = frozenset()
+    ) -> str:
+        secret = f"cpy_{uuid.uuid4().hex}"
+        self.api_keys[secret] = ApiKey(
+            str(uuid.uuid4()), owner_id, account_id, frozenset(permissions)
+        )
+        self.versions[account_id] += 1
+        return secret
+
+    def revoke_api_key(self, secret: str) -> None:
+        key = self.api_keys[secret]
+        key.revoked = True
+        self.versions[key.account_id] += 1
+
+    async def GetAuthzVersion(self, request: Any, context: Any) -> identity_pb2.AuthzVersion:
+        self.calls["GetAuthzVersion"] += 1
+        if "GetAuthzVersion" in self.failing:
+            raise RuntimeError("database down")
+        answer = identity_pb2.AuthzVersion(
+            account_id=request.account_id, version=self.versions[request.account_id]
+        )
+        if self.version_delay:
+            await asyncio.sleep(self.version_delay)  # read, then slow to answer
+        return answer
+
+    async def AuthenticateApiKey(self, request: Any, context: Any) -> identity_pb2.ApiKeyPrincipal:
+        self.calls["AuthenticateApiKey"] += 1
+        key = self.api_keys.get(request.key)
+        if key is None or key.revoked:
+            raise Unauthenticated("unknown, expired or revoked API key")
+        return identity_pb2.ApiKeyPrincipal(
+            api_key_id=key.key_id,
+            principal_id=key.owner_id,
+            principal_kind="service_account",
+            account_id=key.account_id,
+            permissions=sorted(key.permissions),
+        )
+
+    async def GetMe(self, request: Any, context: Any) -> identity_pb2.Me:
+        self.calls["GetMe"] += 1
+        ctx = context_of_call()
+        self.me_contexts.append(ctx)
+        return identity_pb2.Me()
 
     async def IssueToken(self, request: Any, context: Any) -> identity_pb2.Token:
         self.calls["IssueToken"] += 1
@@ -99,19 +167,30 @@ class IdentityDouble(identity_pb2_grpc.IdentityServiceServicer):
             return identity_pb2.Resolution(
                 account_id=account_id, member=False, membership_count=len(accounts)
             )
+        per_tenant = grant.per_tenant or {}
+        every = set(grant.permissions).union(*per_tenant.values())
         return identity_pb2.Resolution(
             account_id=account_id,
             member=True,
-            permissions=sorted(grant.permissions),
+            permissions=sorted(every),
             all_tenants=grant.tenant_ids is None,
             tenant_ids=sorted(grant.tenant_ids or ()),
             membership_count=len(accounts),
+            authz_version=self.versions[account_id],
+            account_permissions=sorted(grant.permissions) if per_tenant else [],
+            tenant_permissions=[
+                identity_pb2.TenantPermissions(
+                    tenant_id=tenant, permissions=sorted(held | grant.permissions)
+                )
+                for tenant, held in per_tenant.items()
+            ],
         )
 
 
 class TenancyDouble(tenancy_pb2_grpc.TenancyServiceServicer):
     def __init__(self) -> None:
         self.accounts: dict[str, tenancy_pb2.Account] = {}
+        self.tenants: dict[str, str] = {}  # tenant -> account
         self.calls: Counter[str] = Counter()
         self.contexts: list[CallContext] = []
         self.requests: list[Any] = []
@@ -138,9 +217,17 @@ class TenancyDouble(tenancy_pb2_grpc.TenancyServiceServicer):
         tenant = tenancy_pb2.Tenant(id=str(uuid.uuid4()), account_id=str(ctx.account_id), name="HQ")
         return tenancy_pb2.ListTenantsResponse(tenants=[tenant])
 
+    def add_tenant(self, account_id: str) -> str:
+        tenant_id = str(uuid.uuid4())
+        self.tenants[tenant_id] = account_id
+        return tenant_id
+
     async def GetTenant(self, request: Any, context: Any) -> tenancy_pb2.Tenant:
         self._record("GetTenant", request)
-        raise NotFound(f"tenant {request.tenant_id} not found")
+        ctx = context_of_call()
+        if self.tenants.get(request.tenant_id) != str(ctx.account_id):
+            raise NotFound(f"tenant {request.tenant_id} not found")
+        return tenancy_pb2.Tenant(id=request.tenant_id, account_id=str(ctx.account_id), name="T")
 
     async def CreateTenant(self, request: Any, context: Any) -> tenancy_pb2.Tenant:
         self._record("CreateTenant", request)

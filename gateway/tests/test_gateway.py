@@ -5,8 +5,6 @@ the gateway signs and checks the permission each RPC declares.
 """
 
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -14,81 +12,15 @@ import pytest
 from canopy.tenancy.v1 import tenancy_pb2
 from gateway.app import create_app
 from gateway.config import GatewayConfig
-from gateway.tests.doubles import Grant, Peers, SigningKey, serving_peers
-from services.runtime.context import CallContext, ContextTokens, generate_context_key
-
-PROBLEM = "application/problem+json"
-TENANTS_READ = "tenancy.tenants:read"
-TENANTS_WRITE = "tenancy.tenants:write"
-
-
-@dataclass
-class Setup:
-    peers: Peers
-    key: SigningKey
-    tokens: ContextTokens
-    client: httpx.AsyncClient
-    config: GatewayConfig
-
-
-@pytest.fixture(scope="module")
-async def setup() -> AsyncIterator[Setup]:
-    context_key = generate_context_key()
-    tokens = ContextTokens(context_key)
-    key = SigningKey(kid="key-1")
-    async with serving_peers(tokens, key) as peers:
-        config = GatewayConfig(
-            context_key=context_key,
-            identity_address=peers.addresses["identity"],
-            tenancy_address=peers.addresses["tenancy"],
-            audit_address=peers.addresses["audit"],
-            jwks_refetch_floor_seconds=0.0,
-        )
-        app = create_app(config)
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-        ):
-            yield Setup(peers, key, tokens, client, config)
-
-
-@dataclass
-class Member:
-    user_id: str
-    account: tenancy_pb2.Account
-    token: str
-
-    def headers(self, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", "X-Account": self.account.slug, **extra}
-
-
-def new_member(
-    setup: Setup,
-    permissions: set[str] | None = None,
-    *,
-    status: int = tenancy_pb2.ACCOUNT_STATUS_ACTIVE,
-    tenant_ids: set[str] | None = None,
-) -> Member:
-    user_id = str(uuid.uuid4())
-    account = setup.peers.tenancy.add_account(f"acct-{uuid.uuid4().hex[:12]}", status)
-    grant = Grant(
-        frozenset(permissions if permissions is not None else {TENANTS_READ, TENANTS_WRITE}),
-        None if tenant_ids is None else frozenset(tenant_ids),
-    )
-    setup.peers.identity.add_member(user_id, account.id, grant)
-    return Member(user_id, account, setup.key.token(user_id))
-
-
-def assert_problem(response: httpx.Response, status: int, kind: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert set(body) == {"type", "title", "status", "detail", "grpc_status"}
-    assert body["status"] == status
-    if kind is not None:
-        assert body["type"].endswith("/" + kind), body
-    return body
+from gateway.tests.doubles import Grant, SigningKey
+from gateway.tests.harness import (
+    TENANTS_READ,
+    TENANTS_WRITE,
+    Setup,
+    assert_problem,
+    new_member,
+)
+from services.runtime.context import CallContext, generate_context_key
 
 
 async def test_health_and_openapi_are_served(setup: Setup) -> None:
@@ -349,8 +281,11 @@ async def test_tenant_scope_is_forwarded_and_x_tenant_narrows_it(setup: Setup) -
     assert_problem(response, 403)
     wide = new_member(setup, {TENANTS_READ})
     response = await setup.client.get("/v1/tenants", headers=wide.headers(**{"X-Tenant": other}))
+    assert_problem(response, 403)  # not a tenant of wide's account
+    own = setup.peers.tenancy.add_tenant(wide.account.id)
+    response = await setup.client.get("/v1/tenants", headers=wide.headers(**{"X-Tenant": own}))
     assert response.status_code == 200
-    assert setup.peers.tenancy.contexts[-1].tenant_ids == {uuid.UUID(other)}
+    assert setup.peers.tenancy.contexts[-1].tenant_ids == {uuid.UUID(own)}
 
 
 async def test_public_routes_forward_without_a_token(setup: Setup) -> None:

@@ -33,8 +33,12 @@ def test_every_http_annotated_rpc_appears_with_its_permission(document: dict[str
                 _, _, op = ops[operation_id]
                 if op.get("x-public"):
                     assert op["security"] == []
+                elif op.get("x-authenticated"):
+                    assert "x-permission" not in op, operation_id
+                    assert "X-Account" not in {p["name"] for p in op["parameters"]}
                 else:
                     assert op["x-permission"], operation_id
+                    assert op["x-permission"] in op["description"]
     assert ops["TenancyService.ListTenants"][2]["x-permission"] == "tenancy.tenants:read"
     assert ops["AuditService.VerifyChain"][:2] == ("post", "/v1/audit/events:verify")
     for internal in ("IdentityService.Resolve", "TenancyService.GetAccount"):
@@ -45,7 +49,9 @@ def test_document_shape(document: dict[str, Any]) -> None:
     assert document["openapi"] == "3.1.0"
     schemes = document["components"]["securitySchemes"]
     assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
-    assert document["security"] == [{"bearer": []}]
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header"}
+    assert schemes["apiKey"]["name"] == "X-API-Key"
+    assert document["security"] == [{"bearer": []}, {"apiKey": []}]
     assert "Problem" in document["components"]["schemas"]
 
 
@@ -89,3 +95,29 @@ def test_schemas_follow_the_messages(document: dict[str, Any]) -> None:
     assert record["fields"]["type"] == "object"
     value_map = schemas["canopy.canonical.v1.ValueMap"]["properties"]
     assert value_map["entries"] == {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def test_required_fields_come_from_field_behavior(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert "name" in schemas["canopy.tenancy.v1.CreateTenantRequest"]["required"]
+    assert "required" not in schemas["canopy.tenancy.v1.Tenant"]
+
+
+def test_the_docs_page_is_self_contained(document: dict[str, Any]) -> None:
+    import re
+
+    from gateway.docs import CONTENT_SECURITY_POLICY, docs_page
+
+    page = docs_page(document)
+    assert page.startswith("<!doctype html>")
+    outside = re.findall(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", page)
+    assert outside == []
+    assert "<script src" not in page and "<link" not in page
+    assert page.count("</script>") == 2  # the embedded document cannot close its element
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+    assert "default-src 'none'" in CONTENT_SECURITY_POLICY
+
+
+def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
+    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))

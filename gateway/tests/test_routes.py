@@ -64,7 +64,7 @@ def test_every_http_annotated_rpc_is_a_route_and_no_other(table: RouteTable) -> 
         for method in service.methods
         if http_rules(method)
     }
-    assert {route.operation_id for route in table} == annotated
+    assert {f"{route.service.name}.{route.method.name}" for route in table} == annotated
     assert len(annotated) >= 20
     internal = {
         "IdentityService.Resolve",

@@ -6,7 +6,7 @@ PROTO_SRC := $(shell find protos -name '*.proto' 2>/dev/null)
 PROTO_STAMP := canopy/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos run test lint bench clean
+.PHONY: help venv protos run test lint bench clients clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,8 +33,13 @@ test: $(PROTO_STAMP) ## the whole suite: boundaries, lint, unit, integration and
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
-bench: $(PROTO_STAMP) ## benchmarks against the raw limits on this machine
+bench: $(PROTO_STAMP) ## benchmarks against the raw limits on this machine (minutes)
 	$(PY) -m bench.ingest
+	$(PY) -m bench.sftp
+	$(PY) -m bench.gateway
+
+clients: $(PROTO_STAMP) ## TypeScript types for every API message (clients/typescript/canopy.ts)
+	$(PY) scripts/gen_ts_types.py
 
 clean: ## remove generated code, the virtual environment and local data
 	rm -rf canopy $(VENV) var

@@ -46,12 +46,13 @@ def print_welcome(stack: Stack) -> None:
     gateway, sftp = stack.gateway_url, stack.ports.sftp
     demo_file = REPO / "devstack" / "demo" / "customers_demo.csv"
     sftp_login = f"{seed.SFTP_USERNAME}@127.0.0.1"
+    target = "incoming/customers_demo.csv"
     login = f'{{"email":"{seed.ADMIN_EMAIL}","password":"{seed.ADMIN_PASSWORD}"}}'
     lines = [
         ("gateway", gateway),
         ("admin", f"{seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (account '{seed.DEMO_SLUG}')"),
         ("SFTP", f"127.0.0.1:{sftp}, login {seed.SFTP_USERNAME} / {seed.SFTP_PASSWORD}"),
-        ("upload", f"echo 'put {demo_file} customers_demo.csv' | sftp -P {sftp} {sftp_login}"),
+        ("upload", f"echo 'put {demo_file} {target}' | sftp -P {sftp} {sftp_login}"),
         ("token", f"curl -s --json '{login}' {gateway}/v1/auth/token"),
         ("records", f'curl -s -H "Authorization: Bearer $TOKEN" {gateway}/v1/records/customer'),
         ("database", stack.database_url),

@@ -107,6 +107,23 @@ def enable_account_rls(op: Operations, schema: str, table: str, column: str = "a
     op.execute(f"CREATE INDEX IF NOT EXISTS {table}_{column}_idx ON {schema}.{table} ({column})")
 
 
+IN_TENANT_SCOPE = (
+    "(select current_setting('app.all_tenants', true)) = 'on'"
+    " OR {column} = ANY ((select nullif(current_setting('app.tenant_ids', true), ''))::uuid[])"
+)
+
+
+def limit_to_tenant_scope(
+    op: Operations, schema: str, table: str, column: str = "tenant_id"
+) -> None:
+    """A RESTRICTIVE read policy: only rows of the caller's visible tenants (or all of them)."""
+    op.execute(
+        f"CREATE POLICY tenant_scope ON {schema}.{table} AS RESTRICTIVE FOR SELECT"
+        f" USING ({IN_TENANT_SCOPE.format(column=column)})"
+    )
+    op.execute(f"CREATE INDEX IF NOT EXISTS {table}_{column}_idx ON {schema}.{table} ({column})")
+
+
 def create_outbox(op: Operations, schema: str) -> None:
     op.execute(
         f"CREATE TABLE {schema}.outbox ("

@@ -1,8 +1,10 @@
 """One customer file travels from an SFTP upload to canonical records only its account can read."""
 
 import asyncio
+import json
 import uuid
 
+import asyncssh
 import psycopg
 import pytest
 
@@ -132,6 +134,42 @@ async def test_rejects_name_the_row_and_every_reason(loaded: dict) -> None:
     assert "gender" in by_row[5]
     assert "ZZ9" in by_row[6]
     assert "field" in by_row[7]
+
+
+async def download_when_there(stack: Stack, username: str, path: str) -> bytes:
+    """A file of the drop zone over SFTP, once ingestion has written it (receipts, rejects)."""
+    for _ in range(100):
+        async with asyncssh.connect(
+            "127.0.0.1",
+            stack.ports.sftp,
+            username=username,
+            password="a-long-sftp-password",
+            known_hosts=None,
+            client_keys=None,
+        ) as connection:
+            async with connection.start_sftp_client() as sftp:
+                if await sftp.exists(path):
+                    async with sftp.open(path, "rb") as remote:
+                        return await remote.read()
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"{path} never appeared")
+
+
+async def test_receipt_and_rejects_file_appear_in_the_drop_zone(stack: Stack, loaded: dict) -> None:
+    name = "customers_2026-11-21.csv"
+    receipt = json.loads(
+        await download_when_there(stack, loaded["username"], f"receipts/{name}.json")
+    )
+    assert receipt["sha256"] == loaded["file"]["sha256"]
+    assert receipt["status"] in {"partially_loaded", "FILE_STATUS_PARTIALLY_LOADED"}
+    rejects = (
+        await download_when_there(stack, loaded["username"], f"rejects/{name}.rejects.csv")
+    ).decode()
+    header, *lines = rejects.splitlines()
+    assert header.startswith("row_number,column,reason")
+    assert any(line.startswith("5,") and "email" in line for line in lines), rejects
+    assert any(line.startswith("6,") and "ZZ9" in line for line in lines), rejects
+    assert "not-an-email" not in rejects  # email is sensitive: its original value is never kept
 
 
 async def test_same_file_again_is_a_duplicate_and_changes_nothing(

@@ -179,6 +179,26 @@ async def test_every_customer_data_table_forces_row_level_security(
     assert [r for r in roles if r[1] or r[2]] == []
 
 
+async def test_every_table_with_a_tenant_column_limits_reads_to_the_callers_tenants(
+    stack: Stack, e2e_database_url: str
+) -> None:
+    with psycopg.connect(e2e_database_url) as conn:
+        unguarded = conn.execute(
+            """
+            SELECT n.nspname || '.' || c.relname
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a
+              ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+            WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s)
+              AND NOT EXISTS (
+                SELECT 1 FROM pg_policy p
+                WHERE p.polrelid = c.oid AND NOT p.polpermissive AND p.polcmd IN ('r', '*'))
+            """,
+            [list(SCHEMAS)],
+        ).fetchall()
+    assert unguarded == []
+
+
 async def test_app_role_without_context_sees_no_rows(
     two_accounts: dict, stack: Stack, e2e_database_url: str
 ) -> None:

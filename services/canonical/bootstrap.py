@@ -91,7 +91,9 @@ async def bootstrap(
                 backoff_seconds=config.load_retry_seconds,
                 max_backoff_seconds=config.load_retry_max_seconds,
             )
-            servicer = CanonicalServicerWithJobs(db=backends.db, outbox=outbox, keys=keys)
+            servicer = CanonicalServicerWithJobs(
+                db=backends.db, outbox=outbox, keys=keys, files=files, tenants=tenants
+            )
             yield ServiceApp(
                 pb2_modules=[canonical_pb2],
                 registrations=[

@@ -51,5 +51,16 @@ def should_queue(*, reprocess: bool, earlier_jobs: int) -> bool:
     return reprocess or earlier_jobs == 0
 
 
+def may_see_rejects(
+    caller_tenants: frozenset[uuid.UUID] | None, file_tenants: frozenset[uuid.UUID]
+) -> bool:
+    """A file's rejects hold rows of any tenant of its drop zone (and rows whose tenant code
+    resolved to none), so a caller limited to some tenants sees them only when every tenant
+    of the file's drop zone is one of its own; an unscoped file only for unlimited callers."""
+    if caller_tenants is None:
+        return True
+    return bool(file_tenants) and file_tenants <= caller_tenants
+
+
 def given_up_reason(attempts: int, error: str) -> str:
     return f"gave up after {attempts} attempts; the last failed with: {error}"

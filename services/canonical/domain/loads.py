@@ -1,6 +1,7 @@
 """A load of one file: its counts and the status they add up to."""
 
 import csv
+import dataclasses
 import io
 import uuid
 from collections.abc import Iterable, Iterator
@@ -49,6 +50,15 @@ class LoadOutcome:
     status: str
     reason: str
     counts: LoadCounts
+    # The source schema the file was loaded with (recognised by its header, which may not be
+    # the one its route named) and its mapping version; "" and 0 when none was.
+    source_schema: str = ""
+    source_schema_version: int = 0
+
+    def used(self, source_schema: str, version: int) -> "LoadOutcome":
+        return dataclasses.replace(
+            self, source_schema=source_schema, source_schema_version=version
+        )
 
     @classmethod
     def failed(cls, reason: str, rows_total: int = 0) -> "LoadOutcome":

@@ -49,6 +49,17 @@ def recognise(header: Sequence[str], schemas: Iterable[S], *, preferred: str = "
     return matches[0] if matches else None
 
 
+def misdelimited(header: Sequence[str], definition: SourceSchemaDefinition) -> bool:
+    """Whether a header read as one value is this schema's columns delimited by another
+    character: a malformed file of this schema (failed, with a hint), not an unknown one."""
+    names = normalize_header(header)
+    if len(names) != 1 or len(definition.columns) < 2:
+        return False
+    delimiter = sniff_delimiter(names[0], quote=definition.quote)
+    split = next(csv.reader([names[0]], delimiter=delimiter), [])
+    return tuple(normalize_header(split)) == definition.columns
+
+
 def unrecognised_reason(header: Sequence[str]) -> str:
     names = normalize_header(header)
     shown = ", ".join(repr(n) for n in names[:MAX_SHOWN_COLUMNS])

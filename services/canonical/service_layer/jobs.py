@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from canopy.canonical.v1 import canonical_pb2
 from canopy.common.v1 import events_pb2
 from services.canonical.adapters.db.jobs import JobRepository
-from services.canonical.adapters.db.repositories import LoadRepository
+from services.canonical.adapters.db.repositories import LoadRepository, SourceSchemaRepository
 from services.canonical.domain.jobs import LOAD, STATUSES, Job, given_up_reason, should_queue
 from services.canonical.domain.loads import LoadOutcome
 from services.canonical.service_layer.load import Loader, LoadFile
@@ -188,11 +188,20 @@ class LoadJobs:
         """Running, in a short transaction of its own, so people see the job being worked on."""
         async with self.db.transaction(Scope.account(account_id)) as session:
             attempt = await JobRepository(session).start_attempt(job.id)
+            # The routed schema's current mapping version; a file whose header is another
+            # schema's records the one it was loaded with when it completes.
+            routed = await SourceSchemaRepository(session).named(job.source_schema)
+            version = routed.version if routed else None
             await LoadRepository(session).start(
-                account_id=account_id, file_id=job.file_id, source_schema=job.source_schema
+                account_id=account_id,
+                file_id=job.file_id,
+                source_schema=job.source_schema,
+                source_schema_version=version,
             )
             payload = canonical_pb2.LoadStarted(
-                file_id=str(job.file_id), source_schema=job.source_schema
+                file_id=str(job.file_id),
+                source_schema=job.source_schema,
+                source_schema_version=version or 0,
             )
             await self.outbox.add(
                 session, new_event(LOAD_STARTED, payload, account_id=account_id, ctx=ctx)
@@ -227,6 +236,7 @@ class LoadJobs:
             updated=counts.updated,
             unchanged=counts.unchanged,
             rejected=counts.rejected,
+            source_schema_version=outcome.source_schema_version,
         )
         await self.outbox.add(
             session, new_event(LOAD_COMPLETED, payload, account_id=account_id, ctx=ctx)

@@ -10,9 +10,13 @@ loading the same rows again changes nothing.
 Large files are mapped by worker processes (service_layer/parallel.py); small ones, and files
 whose bytes cannot be cut into independent blocks, in this process, a batch at a time.
 
-A file that cannot be read (unknown source schema, bad header, broken quoting) fails alone:
-what it wrote is rolled back to a savepoint and the load is recorded as failed with a reason
-naming the line. Rows that cannot be mapped are rejected with every reason; the rest load.
+The header decides the source schema (domain/recognition.py): a file whose header is exactly
+another source schema's columns is loaded with that one, whatever its route named; a header
+that matches none of the account's source schemas ends the load as quarantined, with the
+reason. A file that cannot be read (empty, its schema's header with another delimiter, broken
+quoting) fails alone: what it wrote is rolled back to a savepoint and the load is recorded as
+failed with a reason naming the line. Rows that cannot be mapped are rejected with every
+reason; the rest load.
 """
 
 import logging
@@ -21,6 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +35,8 @@ from services.canonical.domain.errors import FileFormatError
 from services.canonical.domain.files import FileRecord, RecordParser, header_problem
 from services.canonical.domain.loads import LoadCounts, LoadOutcome
 from services.canonical.domain.mapping import RowMapper
-from services.canonical.domain.source_schemas import SourceSchemaDefinition
+from services.canonical.domain.recognition import misdelimited, recognise, unrecognised_reason
+from services.canonical.domain.source_schemas import SourceSchema, SourceSchemaDefinition
 from services.canonical.service_layer.parallel import ParallelMapping, can_split, splittable_head
 from services.canonical.service_layer.ports import (
     FileSource,
@@ -54,6 +60,18 @@ Progress = Callable[[int], Awaitable[None]]
 
 class LoadFailed(Exception):
     """The file as a whole cannot be loaded; the message is the reason people see."""
+
+
+class _Quarantined(Exception):
+    """The file's header matches no source schema of the account; the message says why."""
+
+
+class _Rerouted(Exception):
+    """The file's header is another source schema's: load it again with that one."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 # Failures of the file itself: loading it again would fail the same way.
@@ -108,24 +126,48 @@ class Loader:
         (failed, with the reason), anything else (a service away) raises for a retry."""
         # Rejects of an earlier load of this file go, even when this one fails as a whole.
         await RejectRepository(session).forget_file(command.file_id)
-        run = _FileLoad(self, session, command, progress or _no_progress)
-        try:
-            async with session.begin_nested():
-                return await run.run()
-        except FILE_FAILURES as failure:
-            return LoadOutcome.failed(str(failure), rows_total=run.rows_total)
+        schemas = await SourceSchemaRepository(session).current()
+        name, recognised = command.source_schema, False
+        while True:
+            run = _FileLoad(
+                self, session, command, progress or _no_progress, schemas, name, recognised
+            )
+            try:
+                async with session.begin_nested():
+                    return await run.run()
+            except _Rerouted as rerouted:  # at most once: the recognised schema's header fits
+                name, recognised = rerouted.name, True
+            except _Quarantined as quarantined:
+                return LoadOutcome.quarantined(str(quarantined))
+            except FILE_FAILURES as failure:
+                return LoadOutcome.failed(str(failure), rows_total=run.rows_total).used(
+                    run.schema_name, run.schema_version
+                )
 
 
 class _FileLoad:
     """The state of one file's load: parser, mapper, tenant codes seen, counts."""
 
     def __init__(
-        self, loader: Loader, session: AsyncSession, command: LoadFile, progress: Progress
+        self,
+        loader: Loader,
+        session: AsyncSession,
+        command: LoadFile,
+        progress: Progress,
+        schemas: list[SourceSchema],
+        name: str,
+        recognised: bool,
     ) -> None:
         self.loader = loader
         self.session = session
         self.command = command
         self.progress = progress
+        self.schemas = schemas
+        self.name = name
+        # Loading with the schema its header was recognised as: no second reroute.
+        self.recognised = recognised
+        self.schema_name = ""
+        self.schema_version = 0
         self.rows_total = 0
         self.tenant_of_code: dict[str, uuid.UUID | None] = {}
         self.batch: list[FileRecord] = []
@@ -134,13 +176,10 @@ class _FileLoad:
 
     async def run(self) -> LoadOutcome:
         command = self.command
-        if not command.source_schema:
-            raise LoadFailed(
-                "the file matched no route of its drop zone, so it has no source schema"
-            )
-        stored = await SourceSchemaRepository(self.session).named(command.source_schema)
+        stored = next((s for s in self.schemas if s.definition.name == self.name), None)
         if stored is None:
-            raise LoadFailed(f"source schema '{command.source_schema}' does not exist")
+            await self._recognise_unrouted()
+        self.schema_name, self.schema_version = stored.definition.name, stored.version
         self.source: SourceSchemaDefinition = stored.definition
         self.mapper = RowMapper(self.source)
         self.stager = RowStager(
@@ -192,7 +231,36 @@ class _FileLoad:
                 unchanged=merged.unchanged,
                 rejected=merged.rejected,
             )
+        ).used(self.schema_name, self.schema_version)
+
+    async def _recognise_unrouted(self) -> NoReturn:
+        """The route named no source schema of the account (none, or one deleted since):
+        the header alone decides. Read as plain comma-separated UTF-8 (a schema with another
+        delimiter splits it again); raises _Rerouted, _Quarantined or LoadFailed."""
+        command = self.command
+        parser = RecordParser(encoding="utf-8", delimiter=",")
+        header: FileRecord | None = None
+        chunks = self.loader.files.read(account_id=command.account_id, file_id=command.file_id)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                records = parser.feed(chunk)
+                if records:
+                    header = records[0]
+                    break
+            else:
+                records = parser.finish()
+                header = records[0] if records else None
+        if header is None:
+            raise LoadFailed("the file is empty (no header line)")
+        found = recognise(header.values, self.schemas)
+        if found is not None and not self.recognised:
+            raise _Rerouted(found.definition.name)
+        named = (
+            f"source schema '{self.name}' does not exist"
+            if self.name
+            else "the file matched no route of its drop zone"
         )
+        raise _Quarantined(f"{named}; {unrecognised_reason(header.values)}")
 
     def _parallel(self) -> bool:
         loader = self.loader
@@ -240,8 +308,14 @@ class _FileLoad:
         problem = header_problem(
             line=record.line, expected=self.source.columns, found=record.values, delimiter=delimiter
         )
-        if problem:
+        if not problem:
+            return
+        found = recognise(record.values, self.schemas, preferred=self.source.name)
+        if found is not None and found.definition.name != self.source.name and not self.recognised:
+            raise _Rerouted(found.definition.name)
+        if misdelimited(record.values, self.source):
             raise LoadFailed(problem)
+        raise _Quarantined(f"{unrecognised_reason(record.values)}; {problem}")
 
     async def _take(self, record: FileRecord, write: Write) -> None:
         if not self.header_seen:

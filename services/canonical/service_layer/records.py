@@ -4,6 +4,9 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.canonical.adapters.db.jobs import JobRepository
 from services.canonical.adapters.db.repositories import (
     LoadRepository,
     RecordIndexRepository,
@@ -12,6 +15,7 @@ from services.canonical.adapters.db.repositories import (
     RejectRowRepository,
 )
 from services.canonical.domain.encryption import BlindIndexKey, Keyring, key_version_of
+from services.canonical.domain.jobs import may_see_rejects
 from services.canonical.domain.loads import Reject, rejects_csv_lines
 from services.canonical.domain.mapping import TRUE_WORDS
 from services.canonical.domain.records import CanonicalRecord, open_record_data
@@ -151,10 +155,22 @@ async def list_rejects(
     file = parse_id(file_id, what="file_id")
     limit, after = page_size(size), decode_token(token)
     async with db.transaction(Scope.of(ctx)) as session:
-        if not await LoadRepository(session).exists(file):
-            raise NotFound(f"file {file_id} has not been loaded")
+        await _require_visible_load(session, ctx, file, file_id)
         items = await RejectRowRepository(session).page(file_id=file, after=after, limit=limit)
     return items, next_token(items, limit)
+
+
+async def _require_visible_load(
+    session: AsyncSession, ctx: CallContext, file: uuid.UUID, file_id: str
+) -> None:
+    """The file was loaded and the caller may see its rejects (domain/jobs.may_see_rejects);
+    a file the caller may not see answers like one never loaded."""
+    if not await LoadRepository(session).exists(file):
+        raise NotFound(f"file {file_id} has not been loaded")
+    if ctx.tenant_ids is not None:
+        tenants = await JobRepository(session).tenants_of_file(file)
+        if tenants is None or not may_see_rejects(ctx.tenant_ids, tenants):
+            raise NotFound(f"file {file_id} has not been loaded")
 
 
 EXPORT_PAGE = 1000
@@ -167,8 +183,7 @@ async def export_rejects(*, db: Database, ctx: CallContext, file_id: str) -> Asy
     ctx.require_account()
     file = parse_id(file_id, what="file_id")
     async with db.transaction(Scope.of(ctx)) as session:
-        if not await LoadRepository(session).exists(file):
-            raise NotFound(f"file {file_id} has not been loaded")
+        await _require_visible_load(session, ctx, file, file_id)
 
     async def pages() -> AsyncIterator[list[Reject]]:
         after = None

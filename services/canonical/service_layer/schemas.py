@@ -5,7 +5,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,11 +35,13 @@ from services.canonical.domain.source_schemas import (
 from services.canonical.service_layer.ports import FileSource, TenantDirectory
 from services.runtime.context import CallContext
 from services.runtime.db import Database, Scope
-from services.runtime.errors import InvalidInput, NotFound
+from services.runtime.errors import InvalidInput, NotFound, PreconditionFailed
 from services.runtime.events import new_event
 from services.runtime.ids import parse_id
 from services.runtime.outbox import Outbox
 from services.runtime.pages import decode_token, next_token, page_size
+
+P = TypeVar("P")
 
 SOURCE_SCHEMA_CREATED = "canopy.canonical.source_schema.created"
 
@@ -283,10 +285,18 @@ def _check_header(record: FileRecord, delimiter: str, definition: SourceSchemaDe
         raise FileFormatError(problem)
 
 
+def _needed(port: P | None, what: str) -> P:
+    """A port this use case needs; checked after the schema was found, so another account's
+    schema id answers NOT_FOUND like any unknown one."""
+    if port is None:
+        raise PreconditionFailed(f"this canonical service cannot {what}")
+    return port
+
+
 async def preview_source_schema(
     *,
     db: Database,
-    files: FileSource,
+    files: FileSource | None,
     ctx: CallContext,
     schema_id: str,
     file_id: str,
@@ -302,6 +312,7 @@ async def preview_source_schema(
     async with db.transaction(Scope.of(ctx)) as session:
         versions, schema = await _stored(session, schema_id)
         number, definition = await _version(versions, schema, version)
+    files = _needed(files, "read files (no file source)")
     mapper = RowMapper(definition)
     coverage = Coverage()
     mapped: list[MappedRow] = []
@@ -340,8 +351,8 @@ class Diff:
 async def diff_source_schema(
     *,
     db: Database,
-    files: FileSource,
-    tenants: TenantDirectory,
+    files: FileSource | None,
+    tenants: TenantDirectory | None,
     ctx: CallContext,
     schema_id: str,
     file_id: str,
@@ -355,6 +366,8 @@ async def diff_source_schema(
     async with db.transaction(Scope.of(ctx)) as session:
         versions, schema = await _stored(session, schema_id)
         number, definition = await _version(versions, schema, version)
+    files = _needed(files, "read files (no file source)")
+    tenants = _needed(tenants, "resolve tenant codes (no tenant directory)")
     mapper = RowMapper(definition)
     counts = DiffCounts()
     tenant_of_code: dict[str, uuid.UUID | None] = {}

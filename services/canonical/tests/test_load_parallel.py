@@ -2,6 +2,7 @@
 process: the same records, rejects, reasons, line numbers and counts."""
 
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -20,6 +21,7 @@ from services.canonical.tests.test_service import (
     Account,
     Harness,
     all_records,
+    customer_schema,
     file_received,
     new_account,
 )
@@ -194,8 +196,29 @@ async def test_a_broken_block_fails_the_file_naming_the_same_line(harness):
     assert await all_records(harness, workers.id) == {}
 
 
-async def test_a_bad_header_fails_before_any_worker_starts(harness):
+async def test_an_unknown_header_is_quarantined_before_any_worker_starts(harness):
     data = messy_customers(rows=200).replace(b"mail", b"email", 1)
-    (_, _, in_workers), (_, _, in_process) = await load_both_ways(harness, data)
-    assert in_workers.status == "failed" and "unexpected columns 'email'" in in_workers.reason
+    (workers, _, in_workers), (_, _, in_process) = await load_both_ways(harness, data)
+    assert in_workers.status == "quarantined" and "unexpected columns 'email'" in in_workers.reason
+    assert in_workers.rows_total == 0
+    assert await all_records(harness, workers.id) == {}
     assert in_workers.reason == in_process.reason
+
+
+async def test_a_file_with_another_schemas_header_is_rerouted_in_workers_too(harness):
+    text = messy_customers(rows=300).decode()
+    text = text.replace("id,dealer,", "dealer,id,", 1)
+    swapped = re.sub(r"^(C\d+),(D\d),", r"\2,\1,", text, flags=re.M)
+    results = []
+    for size in (len(swapped), 0):
+        account = await new_account(harness)
+        crm = customer_schema("crm-customers")
+        crm.columns[:] = ["dealer", "id", "first", "last", "mail", "born", "sex", "country"]
+        await harness.stub.CreateSourceSchema(crm, metadata=harness.meta(account.id))
+        file_id = harness.files.add(account.id, swapped.encode())
+        await harness.publish(received(account, file_id, size))
+        results.append(await harness.wait_for("canopy.canonical.load.completed", file_id))
+    in_workers, in_process = results
+    assert in_workers.status == "partially_loaded" and in_workers.created > 200
+    for name in ("status", "reason", "rows_total", "created", "rejected"):
+        assert getattr(in_workers, name) == getattr(in_process, name)

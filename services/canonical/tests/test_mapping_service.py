@@ -91,12 +91,6 @@ async def harness(config, tokens) -> AsyncIterator[Harness]:
     nc = await nats.connect(config.nats_url)
     try:
         async with bootstrap(config, files=files, tenants=tenants, keys=keys) as app:
-            for _, servicer in app.registrations:
-                # The dry runs read files and resolve tenant codes through these ports.
-                if getattr(servicer, "files", None) is None:
-                    servicer.files = files
-                if getattr(servicer, "tenants", None) is None:
-                    servicer.tenants = tenants
             async with serving(app, tokens) as channel:
                 h = Harness(
                     stub=canonical_pb2_grpc.CanonicalServiceStub(channel),
@@ -335,6 +329,8 @@ async def test_an_update_is_a_new_version_used_only_once_promoted(harness):
     assert (promoted.version, promoted.latest_version) == (2, 2)
     _, after = await load(harness, account, GOOD)
     assert (before.created, after.updated) == (2, 2)
+    # Each load names the mapping version it used.
+    assert (before.source_schema_version, after.source_schema_version) == (1, 2)
     changes = [
         unpack(e, canonical_pb2.SourceSchemaChanged).change
         for e in harness.events

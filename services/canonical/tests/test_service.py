@@ -434,10 +434,11 @@ async def test_unreadable_files_fail_alone_with_the_reason(harness):
     assert "missing columns 'id', 'dealer'" in delimited.reason
     assert "seems delimited by ';'" in delimited.reason
 
-    _, unknown = await load(harness, account, CUSTOMERS, source_schema="no-such-schema")
-    assert (unknown.status, unknown.reason) == (
-        "failed",
-        "source schema 'no-such-schema' does not exist",
+    unknown_header = CUSTOMERS.replace(b"mail", b"email", 1)
+    _, unknown = await load(harness, account, unknown_header, source_schema="no-such-schema")
+    assert unknown.status == "quarantined"
+    assert unknown.reason.startswith(
+        "source schema 'no-such-schema' does not exist; the header matches no source schema"
     )
     # Nothing of the failed files stayed; the next file loads.
     assert await all_records(harness, account.id) == {}

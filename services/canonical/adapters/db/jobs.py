@@ -53,6 +53,12 @@ class JobRepository:
         statement = select(func.count()).select_from(jobs).where(jobs.c.file_id == file_id)
         return int((await self.session.execute(statement)).scalar_one())
 
+    async def tenants_of_file(self, file_id: uuid.UUID) -> frozenset[uuid.UUID] | None:
+        """The drop-zone tenants of the file's jobs this session sees; None when it sees none."""
+        statement = select(jobs.c.tenant_ids).where(jobs.c.file_id == file_id)
+        found = [frozenset(row.tenant_ids) for row in await self.session.execute(statement)]
+        return frozenset().union(*found) if found else None
+
     async def get(self, job_id: uuid.UUID) -> Job | None:
         row = (await self.session.execute(select(jobs).where(jobs.c.id == job_id))).first()
         return _job(row) if row else None

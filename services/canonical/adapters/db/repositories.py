@@ -159,6 +159,12 @@ class SourceSchemaRepository:
         row = (await self.session.execute(statement)).first()
         return _source_schema(row) if row else None
 
+    async def current(self) -> list[SourceSchema]:
+        """Every source schema of the account (not deleted), by name: one query per file."""
+        t = source_schemas
+        statement = select(t).where(t.c.deleted_at.is_(None)).order_by(t.c.name)
+        return [_source_schema(row) for row in await self.session.execute(statement)]
+
     async def page(self, *, after: uuid.UUID | None, limit: int) -> list[SourceSchema]:
         t = source_schemas
         statement = select(t).where(t.c.deleted_at.is_(None)).order_by(t.c.id).limit(limit)
@@ -316,7 +322,14 @@ class LoadRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def start(self, *, account_id: uuid.UUID, file_id: uuid.UUID, source_schema: str) -> None:
+    async def start(
+        self,
+        *,
+        account_id: uuid.UUID,
+        file_id: uuid.UUID,
+        source_schema: str,
+        source_schema_version: int | None = None,
+    ) -> None:
         """Record the file's load as processing (again, when it is redelivered or re-sent)."""
         t = loads
         statement = insert(t).values(
@@ -324,6 +337,7 @@ class LoadRepository:
             account_id=account_id,
             file_id=file_id,
             source_schema=source_schema,
+            source_schema_version=source_schema_version,
             status=PROCESSING,
             started_at=func.now(),
         )
@@ -332,6 +346,7 @@ class LoadRepository:
                 constraint="loads_account_file_key",
                 set_={
                     "source_schema": statement.excluded.source_schema,
+                    "source_schema_version": statement.excluded.source_schema_version,
                     "status": PROCESSING,
                     "rows_total": 0,
                     "created": 0,
@@ -347,11 +362,20 @@ class LoadRepository:
         )
 
     async def finish(self, *, file_id: uuid.UUID, outcome: LoadOutcome) -> None:
+        """The outcome, and the source schema and mapping version the file was loaded with
+        (kept as started when the load used none, e.g. quarantined or given up)."""
         counts = outcome.counts
+        used: dict[str, Any] = {}
+        if outcome.source_schema:
+            used = {
+                "source_schema": outcome.source_schema,
+                "source_schema_version": outcome.source_schema_version,
+            }
         await self.session.execute(
             update(loads)
             .where(loads.c.file_id == file_id)
             .values(
+                **used,
                 status=outcome.status,
                 reason=outcome.reason,
                 rows_total=counts.rows_total,

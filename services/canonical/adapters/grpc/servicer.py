@@ -21,7 +21,7 @@ from services.canonical.domain.source_schemas import (
 from services.canonical.service_layer import records, schemas
 from services.canonical.service_layer.ports import FileSource, KeyProvider, TenantDirectory
 from services.runtime.db import Database
-from services.runtime.errors import InvalidInput, PreconditionFailed
+from services.runtime.errors import InvalidInput
 from services.runtime.grpc_server import context_of_call
 from services.runtime.outbox import Outbox
 
@@ -42,16 +42,6 @@ class CanonicalServicer(canonical_pb2_grpc.CanonicalServiceServicer):
         # Needed by the dry runs (preview, diff) only.
         self.files = files
         self.tenants = tenants
-
-    def _files(self) -> FileSource:
-        if self.files is None:
-            raise PreconditionFailed("this canonical service cannot read files (no file source)")
-        return self.files
-
-    def _tenants(self) -> TenantDirectory:
-        if self.tenants is None:
-            raise PreconditionFailed("this canonical service cannot resolve tenant codes")
-        return self.tenants
 
     async def ListCanonicalSchemas(
         self, request: canonical_pb2.ListCanonicalSchemasRequest, context: Any
@@ -143,7 +133,7 @@ class CanonicalServicer(canonical_pb2_grpc.CanonicalServiceServicer):
         ctx = context_of_call()
         preview = await schemas.preview_source_schema(
             db=self.db,
-            files=self._files(),
+            files=self.files,
             ctx=ctx,
             schema_id=request.id,
             file_id=request.file_id,
@@ -186,8 +176,8 @@ class CanonicalServicer(canonical_pb2_grpc.CanonicalServiceServicer):
     ) -> canonical_pb2.DiffSourceSchemaResponse:
         diff = await schemas.diff_source_schema(
             db=self.db,
-            files=self._files(),
-            tenants=self._tenants(),
+            files=self.files,
+            tenants=self.tenants,
             ctx=context_of_call(),
             schema_id=request.id,
             file_id=request.file_id,

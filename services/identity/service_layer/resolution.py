@@ -103,10 +103,9 @@ async def resolve(
 
 
 async def authz_version(*, store: IdentityStore, account_id: str) -> tuple[uuid.UUID, int]:
-    """The account's current authz version: one primary-key read."""
+    """The account's current authz version: one primary-key read, one round trip."""
     wanted = required_id(account_id, "account_id")
-    async with store.transaction(Scope.account(wanted)) as uow:
-        return wanted, await uow.repos.authz.current(wanted)
+    return wanted, await store.authz_version(wanted)
 
 
 async def effective_permissions(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from canopy.common.v1 import events_pb2
-from services.identity.adapters.db.repositories import Repositories
+from services.identity.adapters.db.repositories import AuthzVersions, Repositories
 from services.identity.adapters.db.tables import IdentityTables
 from services.runtime.db import Database, Scope
 from services.runtime.outbox import Outbox
@@ -44,6 +44,11 @@ class IdentityStore:
     async def transaction(self, scope: Scope) -> AsyncIterator[UnitOfWork]:
         async with self.db.transaction(scope) as session:
             yield self.on(session)
+
+    async def authz_version(self, account_id: uuid.UUID) -> int:
+        """The account's authz version, read on its own in one round trip: every change that
+        committed before the read is in it."""
+        return int(await self.db.read_one(AuthzVersions.current_alone(account_id)) or 0)
 
     def on(self, session: AsyncSession) -> UnitOfWork:
         """A unit of work on a transaction someone else opened (an event consumer's)."""

@@ -4,8 +4,11 @@ import asyncio
 import uuid
 
 import grpc
+import psycopg
 
 from canopy.identity.v1 import identity_pb2
+from services.identity.bootstrap import SCHEMA
+from services.identity.config import IdentityConfig
 from services.identity.tests.helpers import (
     create_user,
     grant,
@@ -14,6 +17,7 @@ from services.identity.tests.helpers import (
     rpc_error,
     service_metadata,
 )
+from services.runtime.config import libpq_url
 from services.runtime.context import ContextTokens
 
 
@@ -141,3 +145,26 @@ async def test_no_allow_is_answered_with_a_version_read_after_a_revoke_committed
     assert any(allowed for allowed, _, _ in answers), "the race never saw the grant"
     assert not [a for a in answers if a[0] and a[1] >= floor]
     assert not [a for a in answers if a[0] and a[2]]
+
+
+async def test_the_unscoped_version_read_opens_no_other_rows(
+    stub, tokens: ContextTokens, identity_config: IdentityConfig
+) -> None:
+    account = uuid.uuid4()
+    await create_user(stub, tokens, account, role="staff")
+    app_url = libpq_url(identity_config.app_url(SCHEMA))
+    with psycopg.connect(app_url, autocommit=True) as conn:
+        # The counter, through the function, with no scope at all...
+        (through,) = conn.execute("SELECT identity.authz_version_of(%s)", (account,)).fetchone()  # type: ignore[misc]
+        # ...but the table itself stays closed, and the function returns nothing else.
+        (direct,) = conn.execute("SELECT count(*) FROM identity.account_authz").fetchone()  # type: ignore[misc]
+        (unknown,) = conn.execute(
+            "SELECT identity.authz_version_of(%s)", (uuid.uuid4(),)
+        ).fetchone()  # type: ignore[misc]
+    assert through == await version(stub, tokens, account) > 0
+    assert direct == 0 and unknown == 0
+    with psycopg.connect(libpq_url(identity_config.database_url), autocommit=True) as admin:
+        role = admin.execute(
+            "SELECT has_function_privilege('public', 'identity.authz_version_of(uuid)', 'EXECUTE')"
+        ).fetchone()
+    assert role == (False,)

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, and_, delete, exists, func, select, text, update
+from sqlalchemy import Executable, Row, and_, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -264,6 +264,11 @@ class AuthzVersions:
         t = self.t
         found = await self.session.execute(select(t.c.version).where(t.c.account_id == account_id))
         return int(found.scalar() or 0)
+
+    @staticmethod
+    def current_alone(account_id: uuid.UUID) -> Executable:
+        """The version as one statement needing no transaction or scope (see migration 0003)."""
+        return select(func.identity.authz_version_of(account_id))
 
 
 def _role(row: Row) -> Role:  # type: ignore[type-arg]

@@ -5,9 +5,10 @@ Gateway path: HTTP -> gateway (JWT verify, authz_version check with identity, ca
 permissions, context token) -> gRPC -> tenancy -> PostgreSQL (RLS transaction) -> JSON.
 Direct path: a minimal Starlette handler running the same RLS transaction (same set_config and
 SELECT, as the tenancy application role) in as many processes as the gateway and tenancy
-together. It runs twice: with the runtime's four round trips per request (BEGIN, set_config,
-SELECT, COMMIT) and with the same statements pipelined into one round trip, to show what folding
-them would buy the services.
+together. It runs three times: with four round trips per request (BEGIN, set_config, SELECT,
+COMMIT: the ratio's base), with the runtime's three (`BEGIN; set_config` as one string, SELECT,
+COMMIT: what services.runtime.db does) and with all of it in one round trip, to show what
+folding further would buy the services.
 
 Load: wrk (apt-get install wrk) when installed, else a bounded httpx + asyncio generator; N
 connections for a fixed duration, on loopback. Also prints the cached permission resolve
@@ -35,7 +36,7 @@ from typing import Any
 
 import httpx
 
-ROUND_TRIPS = {"four": 4, "one": 1}
+ROUND_TRIPS = {"four": 4, "three": 3, "one": 1}
 SET_CONTEXT = (
     "SELECT set_config('app.account_id', %(account_id)s, true),"
     " set_config('app.tenant_ids', %(tenant_ids)s, true),"
@@ -70,7 +71,7 @@ def direct_app() -> Any:
         for _ in range(size):
             pool.put_nowait(
                 await psycopg.AsyncConnection.connect(
-                    url, row_factory=dict_row, autocommit=mode == "one"
+                    url, row_factory=dict_row, autocommit=mode != "four"
                 )
             )
         yield
@@ -100,6 +101,17 @@ def direct_app() -> Any:
                 cursor.nextset()
                 cursor.nextset()
                 rows = await cursor.fetchall()
+            elif mode == "three":
+                # As services.runtime.db: BEGIN with the settings, the query, COMMIT.
+                begin = "BEGIN;" + SET_CONTEXT % {k: f"'{v}'" for k, v in params.items()}
+                try:
+                    await conn.execute(begin.encode(), prepare=False)
+                    cursor = await conn.execute(SELECT_TENANTS, params)
+                    rows = await cursor.fetchall()
+                    await conn.execute(b"COMMIT")
+                except BaseException:
+                    await conn.execute(b"ROLLBACK")
+                    raise
             else:
                 async with conn.transaction():
                     await conn.execute(SET_CONTEXT, params)
@@ -413,7 +425,7 @@ def main(argv: list[str] | None = None) -> None:
             run_load(url, headers, connections=args.connections, seconds=2)  # warm up
             gateway = run_load(url, headers, connections=args.connections, seconds=args.seconds)
             direct: dict[str, Result] = {}
-            for mode in ("four", "one"):
+            for mode in ROUND_TRIPS:
                 process, base = start_direct(stack, postgres, mode, args.workers)
                 try:
                     target = f"{base}/tenants"
@@ -455,8 +467,10 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "gateway_rps": round(gateway.rps),
                 "direct_4rt_rps": round(direct["four"].rps),
+                "direct_3rt_rps": round(direct["three"].rps),
                 "direct_1rt_rps": round(folded.rps),
                 "ratio_vs_4rt": round(gateway.rps / direct["four"].rps, 2),
+                "ratio_vs_3rt": round(gateway.rps / direct["three"].rps, 2),
                 "ratio_vs_1rt": round(gateway.rps / folded.rps, 2),
                 "resolve_p99_ms": round(resolve_p99, 3),
             }

@@ -135,12 +135,46 @@ def keys_of(jwks: identity_pb2.Jwks) -> dict[str, jwt.PyJWK]:
 class Authenticator:
     """Turns an `Authorization: Bearer <jwt>` header into a Principal, or a 401 problem."""
 
-    def __init__(self, jwks: JwksCache, *, leeway: float = 0.0) -> None:
+    def __init__(
+        self,
+        jwks: JwksCache,
+        *,
+        leeway: float = 0.0,
+        max_cached: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.jwks = jwks
         self.leeway = leeway
+        self._max = max_cached
+        self._clock = clock
+        # Token -> (its exp, key id, the key that verified it, the principal): a token seen
+        # before is not verified again while it is unexpired and its key is still published.
+        self._verified: dict[str, tuple[float, str, jwt.PyJWK, Principal]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         token = bearer_token(authorization)
+        known = self._verified.get(token)
+        if known is not None:
+            expires, kid, key, principal = known
+            if self._clock() < expires and (await self.jwks.keys()).get(kid) is key:
+                return principal
+            del self._verified[token]
+        principal, kid, key, expires = await self._authenticate(token)
+        if key is not None and isinstance(expires, int | float):
+            self._remember(token, (float(expires), kid, key, principal))
+        return principal
+
+    def _remember(self, token: str, entry: tuple[float, str, jwt.PyJWK, Principal]) -> None:
+        if len(self._verified) >= self._max:
+            now = self._clock()
+            for stale in [t for t, known in self._verified.items() if known[0] <= now]:
+                del self._verified[stale]
+            while len(self._verified) >= self._max:
+                del self._verified[next(iter(self._verified))]
+        self._verified[token] = entry
+
+    async def _authenticate(self, token: str) -> tuple[Principal, str, jwt.PyJWK | None, Any]:
+        """The principal, the key id and key that verified the token (None: no key id), exp."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:
@@ -168,7 +202,9 @@ class Authenticator:
                 account = str(uuid.UUID(account))
             except ValueError as error:
                 raise unauthenticated("the bearer token names a malformed account") from error
-        return Principal(id=subject, kind="user", credential_id=token_id, account_id=account)
+        principal = Principal(id=subject, kind="user", credential_id=token_id, account_id=account)
+        used = candidates[0] if isinstance(kid, str) and kid else None
+        return principal, kid if used is not None else "", used, claims.get("exp")
 
     def _verify(self, token: str, candidates: list[jwt.PyJWK]) -> dict[str, Any]:
         error: jwt.PyJWTError | None = None

@@ -74,6 +74,38 @@ async def test_authenticator_accepts_a_good_token_and_refuses_the_rest() -> None
         assert raised.value.status == 401, header
 
 
+async def test_a_verified_token_is_remembered_only_while_it_and_its_key_are_valid() -> None:
+    key = SigningKey("k1")
+    identity, jwks_clock = Identity(key), Clock()
+    authenticator = Authenticator(
+        JwksCache(identity.jwks, ttl=60, refetch_floor=0, clock=jwks_clock)
+    )
+    token = key.token("user-1")
+    first = await authenticator.authenticate(f"Bearer {token}")
+    assert await authenticator.authenticate(f"Bearer {token}") == first
+    # Another signature on the same claims is not the remembered token.
+    forged = token.rsplit(".", 1)[0] + "." + SigningKey("k1").token("user-1").rsplit(".", 1)[1]
+    with pytest.raises(Problem):
+        await authenticator.authenticate(f"Bearer {forged}")
+    # Once identity stops publishing the key, tokens it signed stop verifying.
+    identity.keys = [SigningKey("k2")]
+    jwks_clock.now += 61
+    with pytest.raises(Problem) as unknown:
+        await authenticator.authenticate(f"Bearer {token}")
+    assert unknown.value.status == 401
+
+
+async def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    key = SigningKey("k1")
+    authenticator = Authenticator(JwksCache(Identity(key).jwks, ttl=60, refetch_floor=0))
+    token = key.token("user-1", expires_in=1)
+    await authenticator.authenticate(f"Bearer {token}")
+    await asyncio.sleep(1.1)
+    with pytest.raises(Problem) as expired:
+        await authenticator.authenticate(f"Bearer {token}")
+    assert expired.value.status == 401 and "expired" in str(expired.value)
+
+
 def test_bearer_token_parsing() -> None:
     assert bearer_token("Bearer abc") == "abc"
     assert bearer_token("bearer  abc ") == "abc"

@@ -319,7 +319,9 @@ async def test_events_cannot_be_changed_or_removed_by_the_app_or_the_owner(
             libpq_url(url), autocommit=True
         ) as connection:
             await connection.execute(
-                "SELECT set_config('app.account_id', %s, false)", [str(account)]
+                "SELECT set_config('app.account_id', %s, false),"
+                " set_config('app.all_tenants', 'on', false)",
+                [str(account)],
             )
             for statement in statements:
                 with pytest.raises(psycopg.errors.InsufficientPrivilege, match=refusal):

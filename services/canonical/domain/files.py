@@ -83,6 +83,8 @@ def printable(value: str) -> str:
 
 def invalid_columns(values: Sequence[str]) -> list[int]:
     """Indexes of the values holding bytes that were not valid in the file's encoding."""
+    if _SURROGATES.search("".join(values)) is None:  # the usual row: one search, not one a value
+        return []
     return [i for i, value in enumerate(values) if _SURROGATES.search(value)]
 
 

@@ -113,6 +113,9 @@ class _Plan:
     steps: tuple[Step, ...]
     value_map: ValueMap | None
     pattern: re.Pattern[str] | None
+    # The one column's index when the mapping reads one column, else -1.
+    single: int = -1
+    required: bool = False
 
 
 class RowMapper:
@@ -135,6 +138,8 @@ class RowMapper:
                 steps=tuple(compile_step(s, field) for s in mapping.steps),
                 value_map=source.value_map(mapping.value_map) if mapping.value_map else None,
                 pattern=re.compile(mapping.pattern) if mapping.pattern else None,
+                single=index[mapping.columns[0]] if len(mapping.columns) == 1 else -1,
+                required=mapping.required,
             )
             for mapping in source.field_mappings
             if not mapping.is_placeholder
@@ -168,13 +173,13 @@ class RowMapper:
         fields: dict[str, Value] = {}
         unmapped: list[tuple[str, str]] = []
         for plan in self.plan:
-            if spoiled.intersection(plan.column_indexes):
+            if spoiled and spoiled.intersection(plan.column_indexes):
                 continue
             field = plan.field
-            parts = [values[i] for i in plan.column_indexes]
-            if len(parts) == 1:
-                text = parts[0]
+            if plan.single >= 0:
+                text = values[plan.single]
             else:
+                parts = [values[i] for i in plan.column_indexes]
                 text = plan.mapping.separator.join(p.strip() for p in parts if p.strip())
             try:
                 for step in plan.steps:
@@ -184,7 +189,7 @@ class RowMapper:
                     if not known:
                         unmapped.append((field.name, text if not field.sensitive else ""))
                         text = _unmapped_value(field, text, plan.value_map)
-                if plan.mapping.required and not text.strip():
+                if plan.required and not text.strip():
                     raise FieldInvalid("is required")
                 fields[field.name] = parse_value(field, text)
                 if plan.pattern is not None and text.strip() and not plan.pattern.fullmatch(text):
@@ -197,9 +202,9 @@ class RowMapper:
             source_id,
             tenant_code,
             fields,
-            tuple(prefix + r for r in reasons),
-            tuple(columns),
-            tuple(unmapped),
+            tuple(prefix + r for r in reasons) if reasons else (),
+            tuple(columns) if columns else (),
+            tuple(unmapped) if unmapped else (),
         )
 
     def reject(
@@ -353,7 +358,8 @@ def parse_value(field: CanonicalField, text: str) -> Value:
     else:
         value = text
     if isinstance(value, str):
-        if len(value.encode("utf-8")) > field.max_length:
+        # At most 4 UTF-8 bytes a character: encode only values that might be too long.
+        if len(value) * 4 > field.max_length and len(value.encode("utf-8")) > field.max_length:
             raise FieldInvalid(f"longer than {field.max_length} bytes")
         if field.allowed_values and value not in field.allowed_values:
             shown = "value" if field.sensitive else f"'{value}'"

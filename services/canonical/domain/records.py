@@ -62,7 +62,9 @@ def split_dedupe_key(key: str) -> list[str]:
 
 def content_hash(fields: Mapping[str, Value]) -> str:
     """SHA-256 (hex) of the plaintext fields as canonical JSON: equal content, equal hash."""
-    return hashlib.sha256(orjson.dumps(dict(fields), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(
+        orjson.dumps(fields if type(fields) is dict else dict(fields), option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -110,30 +112,91 @@ def seal_record(
 ) -> SealedRecord:
     """Encrypt the row's sensitive fields; with `index_key`, also compute the blind index of
     its searchable sensitive fields (stored with `RecordIndexRepository.put`)."""
-    key = dedupe_key(
-        tenant_id=tenant_id, source=source, object_type=schema.name, source_id=row.source_id
+    sealer = RecordSealer(
+        account_id=account_id, source=source, schema=schema, cipher=cipher, index_key=index_key
     )
-    data: dict[str, Value] = dict(row.fields)
-    for field in schema.sensitive_fields:
-        value = data.get(field.name)
-        if value is not None:
-            data[field.name] = cipher.encrypt(
-                to_plaintext(value),
-                associated_data=binding(
-                    account_id=account_id, schema=schema.name, field=field.name, dedupe_key=key
-                ),
+    return sealer.seal(row, tenant_id)
+
+
+class RecordSealer:
+    """`seal_record` for the many rows of one load: what every row shares (the key's fixed
+    parts, each sensitive field's associated-data prefix, the fields to index, each tenant's
+    text) is worked out once, not per row. Same records, same errors."""
+
+    def __init__(
+        self,
+        *,
+        account_id: uuid.UUID,
+        source: str,
+        schema: CanonicalSchema,
+        cipher: FieldCipher,
+        index_key: BlindIndexKey | None = None,
+    ) -> None:
+        self.source = source
+        self.cipher = cipher
+        self.index_key = index_key
+        self._empty_part = next(
+            (name for name, part in (("source", source), ("object_type", schema.name)) if not part),
+            None,
+        )
+        self._key_suffix = _SEPARATOR.join(("", _escape(source), _escape(schema.name), ""))
+        # binding(account_id, schema, field, dedupe_key) = this prefix + the dedupe key.
+        self._sensitive = tuple(
+            (
+                f.name,
+                binding(account_id=account_id, schema=schema.name, field=f.name, dedupe_key=""),
             )
-    return SealedRecord(
-        tenant_id=tenant_id,
-        source=source,
-        source_id=row.source_id,
-        dedupe_key=key,
-        data=data,
-        content_hash=content_hash(row.fields),
-        key_version=cipher.version,
-        index=index_terms(row.fields, schema=schema, index_key=index_key) if index_key else (),
-        index_key_version=index_key.version if index_key else 0,
-    )
+            for f in schema.sensitive_fields
+        )
+        self._indexed = tuple(f.name for f in schema.blind_indexed_fields) if index_key else ()
+        self._tenants: dict[uuid.UUID, str] = {}
+
+    def tenant_text(self, tenant_id: uuid.UUID) -> str:
+        text = self._tenants.get(tenant_id)
+        if text is None:
+            text = self._tenants[tenant_id] = str(tenant_id)
+        return text
+
+    def seal(self, row: MappedRow, tenant_id: uuid.UUID) -> SealedRecord:
+        key = self.dedupe_key(tenant_id, row.source_id)
+        fields = row.fields
+        data: dict[str, Value] = dict(fields)
+        encrypt = self.cipher.encrypt
+        for name, bound in self._sensitive:
+            value = fields.get(name)
+            if value is not None:
+                data[name] = encrypt(to_plaintext(value), associated_data=bound + key.encode())
+        index_key = self.index_key
+        return SealedRecord(
+            tenant_id=tenant_id,
+            source=self.source,
+            source_id=row.source_id,
+            dedupe_key=key,
+            data=data,
+            content_hash=content_hash(fields),
+            key_version=self.cipher.version,
+            index=tuple(
+                (name, index_key.digest(name, to_plaintext(value)))
+                for name in self._indexed
+                if (value := fields.get(name)) is not None
+            )
+            if index_key
+            else (),
+            index_key_version=index_key.version if index_key else 0,
+        )
+
+    def dedupe_key(self, tenant_id: uuid.UUID, source_id: str) -> str:
+        """`dedupe_key(tenant_id=..., source=..., object_type=..., source_id=...)`."""
+        tenant = self.tenant_text(tenant_id)
+        if not tenant:
+            raise InvalidDedupeKeyPart("dedupe key part tenant_id is empty")
+        if self._empty_part:
+            raise InvalidDedupeKeyPart(f"dedupe key part {self._empty_part} is empty")
+        if not source_id:
+            raise InvalidDedupeKeyPart("dedupe key part source_id is empty")
+        if _ESCAPE in source_id or _SEPARATOR in source_id:
+            source_id = _escape(source_id)
+        return tenant + self._key_suffix + source_id
 
 
 def index_terms(

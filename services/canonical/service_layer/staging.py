@@ -13,7 +13,7 @@ from services.canonical.adapters.db.loading import record_line, reject_line
 from services.canonical.domain.encryption import BlindIndexKey, FieldCipher
 from services.canonical.domain.loads import tenant_reasons
 from services.canonical.domain.mapping import MappedRow, RowMapper
-from services.canonical.domain.records import seal_record
+from services.canonical.domain.records import RecordSealer
 
 
 class RowStager:
@@ -36,10 +36,23 @@ class RowStager:
         self.index_key = index_key
         self.tenant_source = mapper.source.tenant_code_source
         self.tenant_column = mapper.source.tenant_code_column
+        self.sealer: RecordSealer | None = None
+        if cipher is not None:
+            self._seal_with(cipher, index_key)
 
     def use_key(self, key: bytes, version: int) -> None:
         self.cipher = FieldCipher(key, version)
         self.index_key = BlindIndexKey.derive(key, version)
+        self._seal_with(self.cipher, self.index_key)
+
+    def _seal_with(self, cipher: FieldCipher, index_key: BlindIndexKey | None) -> None:
+        self.sealer = RecordSealer(
+            account_id=self.account_id,
+            source=self.tenant_source,
+            schema=self.schema,
+            cipher=cipher,
+            index_key=index_key,
+        )
 
     def needs_key(self, row: MappedRow, tenant_id: uuid.UUID | None) -> bool:
         return not row.reasons and tenant_id in self.allowed
@@ -67,20 +80,13 @@ class RowStager:
                 reject.value_columns,
                 reject.values,
             )
-        if self.cipher is None:
+        sealer = self.sealer
+        if sealer is None:
             raise RuntimeError("a row to seal, but no data key was given")
-        record = seal_record(
-            row,
-            account_id=self.account_id,
-            tenant_id=tenant_id,
-            source=self.tenant_source,
-            schema=self.schema,
-            cipher=self.cipher,
-            index_key=self.index_key,
-        )
+        record = sealer.seal(row, tenant_id)
         return record_line(
             row.row_number,
-            str(tenant_id),
+            sealer.tenant_text(tenant_id),
             record.source_id,
             record.dedupe_key,
             orjson.dumps(record.data).decode(),

@@ -10,6 +10,7 @@ rejects: a fixed number of statements, whatever the file's size.
 """
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -44,7 +45,7 @@ _CREATE_STAGE = text(
     " tenant_id uuid,"
     " source_id text,"
     " dedupe_key text,"
-    " data text,"
+    " data jsonb,"
     " content_hash text,"
     " index_fields text[],"
     " index_digests text[],"
@@ -81,7 +82,7 @@ _CHANGED = "s.existing_hash IS NOT NULL AND s.existing_hash <> s.content_hash"
 _NEW = "s.dedupe_key IS NOT NULL AND s.existing_hash IS NULL"
 
 _UPDATE_CHANGED = text(
-    "UPDATE canonical.records r SET data = s.data::jsonb, content_hash = s.content_hash,"
+    "UPDATE canonical.records r SET data = s.data, content_hash = s.content_hash,"
     " key_version = :key_version, file_id = :file_id, updated_at = now()"
     f" FROM {STAGE} s"
     f" WHERE {_CHANGED} AND r.account_id = :account_id AND r.dedupe_key = s.dedupe_key"
@@ -91,7 +92,7 @@ _INSERT_NEW = text(
     "INSERT INTO canonical.records (id, account_id, tenant_id, schema, source, source_id,"
     " dedupe_key, data, content_hash, key_version, file_id)"
     " SELECT uuidv7(), :account_id, s.tenant_id, :schema, :source, s.source_id, s.dedupe_key,"
-    " s.data::jsonb, s.content_hash, :key_version, :file_id"
+    " s.data, s.content_hash, :key_version, :file_id"
     f" FROM {STAGE} s WHERE {_NEW} ORDER BY s.dedupe_key"
 )
 
@@ -109,8 +110,6 @@ _WRITE_INDEX = text(
     " AS u(field, digest)"
     f" WHERE ({_NEW}) OR ({_CHANGED})"
     " ORDER BY s.dedupe_key, u.field"
-    " ON CONFLICT (account_id, dedupe_key, field) DO UPDATE"
-    " SET digest = excluded.digest, key_version = excluded.key_version, updated_at = now()"
 )
 
 _INSERT_REJECTS = text(
@@ -220,7 +219,12 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 NULL = "\\N"
 
 
+_NEEDS_ESCAPE = re.compile("[\\\\\t\n\r]")
+
+
 def copy_text(value: str) -> str:
+    if _NEEDS_ESCAPE.search(value) is None:
+        return value
     return value.translate(_COPY_ESCAPES)
 
 

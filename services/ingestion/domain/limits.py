@@ -1,6 +1,6 @@
 """How much a drop zone may hold and how big one file may be, by the account's tier."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from services.runtime.errors import InvalidInput, PreconditionFailed
@@ -76,3 +76,8 @@ class UploadLimits:
     def check_upload(self, size_bytes: int) -> None:
         self.check_new_file()
         self.check_size(size_bytes)
+
+    def after(self, size_bytes: int) -> "UploadLimits":
+        """The limits once a file of `size_bytes` was added to the zone."""
+        usage = Usage(files=self.usage.files + 1, bytes=self.usage.bytes + size_bytes)
+        return replace(self, usage=usage)

@@ -41,11 +41,11 @@ async def upload_limits(*, ports: Ports, session: SftpSession) -> UploadLimits:
     """What an upload may grow to now: the tier's file size and what the zone's quota leaves."""
     async with ports.db.transaction(scope_of(session)) as tx:
         repos = Repositories(tx)
-        zone = await repos.dropzones.get(session.account_id, session.dropzone_id)
-        if zone is None:
+        found = await repos.dropzones.with_tier(session.account_id, session.dropzone_id)
+        if found is None:
             raise NotFound("the drop zone no longer exists")
-        usage = await repos.dropzones.usage(zone.account_id, zone.id)
-        tier = await repos.tiers.get(zone.account_id) or ports.policies.default_tier
+        zone, tier, usage = found
+        tier = tier or ports.policies.default_tier
     return UploadLimits(
         tier=tier,
         max_file_bytes=ports.policies.max_file_bytes[tier],
@@ -56,11 +56,12 @@ async def upload_limits(*, ports: Ports, session: SftpSession) -> UploadLimits:
 
 async def receive_upload(
     *, ports: Ports, session: SftpSession, name: str, upload: FinishedUpload
-) -> IngestedFile:
+) -> tuple[IngestedFile, UploadLimits]:
     """Keep a closed upload in its drop zone's store and record it: received (with its
     route's source schema), duplicate (same content as an earlier file of the zone) or
     quarantined (no route matches its name). An empty upload, or one past the zone's quota
-    or the tier's file size, is discarded and refused: nothing of it is kept."""
+    or the tier's file size, is discarded and refused: nothing of it is kept. Also returns
+    the zone's limits as of this commit, the file included."""
     try:
         check_upload(name=name, size_bytes=upload.size_bytes)
     except Exception:
@@ -74,23 +75,25 @@ async def receive_upload(
     try:
         async with ports.db.transaction(scope_of(session)) as tx:
             repos = Repositories(tx)
-            # Locking the zone serialises commits into it, so two uploads cannot both fit
-            # the last of a quota.
-            zone = await repos.dropzones.get(
+            # Locking the zone serialises every commit into it (this is the only place files
+            # are added), so two uploads cannot both fit the last of a quota, nor both be the
+            # original of the same content: what the zone holds comes with the locked row, and
+            # the original is read after the lock, so both include every commit before this.
+            locked = await repos.dropzones.with_tier(
                 session.account_id, session.dropzone_id, for_update=True
             )
-            if zone is None:
+            if locked is None:
                 raise NotFound("the drop zone no longer exists")
-            usage = await repos.dropzones.usage(zone.account_id, zone.id)
-            tier = await repos.tiers.get(zone.account_id) or ports.policies.default_tier
-            UploadLimits(
+            zone, tier, usage = locked
+            tier = tier or ports.policies.default_tier
+            original = await repos.files.original_of(zone.account_id, zone.id, upload.sha256)
+            limits = UploadLimits(
                 tier=tier,
                 max_file_bytes=ports.policies.max_file_bytes[tier],
                 quota=zone.quota,
                 usage=usage,
-            ).check_upload(upload.size_bytes)
-            await repos.files.lock_content(zone.id, upload.sha256)
-            original = await repos.files.original_of(zone.account_id, zone.id, upload.sha256)
+            )
+            limits.check_upload(upload.size_bytes)
             arrival = file_arrived(name=name, routes=zone.routes, original=original)
             now = datetime.now(UTC)
             file = IngestedFile(
@@ -125,7 +128,7 @@ async def receive_upload(
             }
         },
     )
-    return file
+    return file, limits.after(file.size_bytes)
 
 
 async def zone_listing(*, ports: Ports, session: SftpSession) -> list[IngestedFile]:

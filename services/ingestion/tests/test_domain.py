@@ -208,6 +208,10 @@ def test_limits_name_the_tier_size_and_the_quota() -> None:
         full.check_new_file()
     with pytest.raises(InvalidInput):
         Quota(max_bytes=0)
+    after = limits.after(90)  # the file committed: one file fewer and 90 bytes less to go
+    assert after.usage == Usage(files=3, bytes=150)
+    with pytest.raises(LimitExceeded, match="file quota of 3 files"):
+        after.check_new_file()
 
 
 def test_failures_lock_after_five_in_the_window_and_lockouts_double() -> None:

@@ -170,6 +170,33 @@ async def test_an_upload_past_the_file_quota_is_refused_at_open(service: Service
     assert partial_files(service) == []
 
 
+async def test_quota_changes_apply_at_once_to_a_login_already_signed_in(
+    service: Service,
+) -> None:
+    account, zone, username = await signed_in(service)
+
+    async def set_quota_files(count: int) -> None:
+        await service.stub.UpdateDropZone(
+            ingestion_pb2.UpdateDropZoneRequest(dropzone_id=zone.id, quota_files=count),
+            metadata=account.metadata(),
+        )
+
+    async with sftp_client(service.config, username) as sftp:
+        await upload(sftp, "customers_a.csv", b"1\n")
+        await set_quota_files(1)  # lowered: the next file is refused, though begun
+        with pytest.raises(asyncssh.SFTPFailure, match="file quota of 1 files"):
+            await upload(sftp, "customers_b.csv", b"2\n")
+        await set_quota_files(2)  # raised: the same session may upload one more at once
+        await upload(sftp, "customers_b.csv", b"2\n")
+        with pytest.raises(asyncssh.SFTPFailure, match="file quota of 2 files"):
+            await upload(sftp, "customers_c.csv", b"3\n")
+    assert sorted(f.name for f in await account.files(zone)) == [
+        "customers_a.csv",
+        "customers_b.csv",
+    ]
+    assert partial_files(service) == []
+
+
 async def test_the_quota_holds_at_commit_for_uploads_begun_together(service: Service) -> None:
     account, zone, username = await signed_in(service)
     await service.stub.UpdateDropZone(

@@ -155,15 +155,42 @@ class DropZones:
         )
         return [(row.account_id, row.id) for row in rows]
 
+    async def with_tier(
+        self, account_id: uuid.UUID, dropzone_id: uuid.UUID, *, for_update: bool = False
+    ) -> tuple[DropZone, Tier | None, Usage] | None:
+        """The zone (locked until the transaction ends `for_update`), its account's tier and
+        what it holds, in one statement. Locked, the zone's row is its latest version, so
+        what it holds is exact (a trigger on files keeps it there); anything else this
+        statement read (the tier) is as of before the wait for the lock."""
+        tier = (
+            select(account_tiers.c.tier)
+            .where(account_tiers.c.account_id == account_id)
+            .scalar_subquery()
+            .label("account_tier")
+        )
+        query = select(dropzones, tier).where(
+            dropzones.c.account_id == account_id,
+            dropzones.c.id == dropzone_id,
+            dropzones.c.deleted_at.is_(None),
+        )
+        if for_update:
+            query = query.with_for_update(of=dropzones)
+        row = (await self.session.execute(query)).mappings().first()
+        if row is None:
+            return None
+        usage = Usage(files=int(row["stored_files"]), bytes=int(row["stored_bytes"]))
+        return _dropzone(row), Tier(row["account_tier"]) if row["account_tier"] else None, usage
+
     async def usage(self, account_id: uuid.UUID, dropzone_id: uuid.UUID) -> Usage:
+        """What the zone holds (kept on its row by a trigger on files)."""
         row = (
             await self.session.execute(
-                select(func.count(), func.coalesce(func.sum(files.c.size_bytes), 0)).where(
-                    files.c.account_id == account_id, files.c.dropzone_id == dropzone_id
+                select(dropzones.c.stored_files, dropzones.c.stored_bytes).where(
+                    dropzones.c.account_id == account_id, dropzones.c.id == dropzone_id
                 )
             )
-        ).one()
-        return Usage(files=int(row[0]), bytes=int(row[1]))
+        ).first()
+        return Usage(files=int(row[0]), bytes=int(row[1])) if row else Usage(files=0, bytes=0)
 
 
 class SftpLogins:
@@ -508,18 +535,16 @@ class Files:
             query = query.where(files.c.id < before)
         return [_file(row) for row in (await self.session.execute(query)).mappings()]
 
-    async def lock_content(self, dropzone_id: uuid.UUID, sha256: str) -> None:
-        """Serialise arrivals of the same content in one drop zone until the transaction ends."""
-        await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"ingestion.files:{dropzone_id}:{sha256}"},
-        )
-
     async def original_of(
         self, account_id: uuid.UUID, dropzone_id: uuid.UUID, sha256: str
     ) -> uuid.UUID | None:
+        query = self._original_query(account_id, dropzone_id, sha256)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    @staticmethod
+    def _original_query(account_id: uuid.UUID, dropzone_id: uuid.UUID, sha256: str) -> Any:
         """The earliest file of the drop zone with this content that was not set aside."""
-        query = (
+        return (
             select(files.c.id)
             .where(
                 files.c.account_id == account_id,
@@ -530,7 +555,6 @@ class Files:
             .order_by(files.c.id)
             .limit(1)
         )
-        return (await self.session.execute(query)).scalar_one_or_none()
 
     async def listing(
         self, account_id: uuid.UUID, dropzone_id: uuid.UUID, *, limit: int

@@ -42,6 +42,9 @@ dropzones = Table(
     # When the schedule was set: windows that ended before it are never reported late.
     Column("expected_since", DateTime(timezone=True)),
     Column("last_late_deadline", DateTime(timezone=True)),
+    # What the zone holds, kept by a trigger on files (migration 0003).
+    Column("stored_files", BigInteger, nullable=False, server_default="0"),
+    Column("stored_bytes", BigInteger, nullable=False, server_default="0"),
 )
 
 sftp_logins = Table(

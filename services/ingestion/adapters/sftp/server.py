@@ -62,6 +62,11 @@ ENCRYPTION_ALGS = [
     "aes128-ctr",
 ]
 MAX_OPEN_FILES = 16
+# How long a session trusts the zone's limits it read (or learnt from its own last commit)
+# before reading them again. Only ever to let an upload start or grow: a refusal is always
+# checked against fresh limits first, and every commit checks the exact limits under the
+# zone's lock, so a stale copy can never let a file count past a quota.
+LIMITS_TTL_SECONDS = 5.0
 DIRECTORY_MODE = stat.S_IFDIR | 0o700
 READ_ONLY_DIRECTORY_MODE = stat.S_IFDIR | 0o500
 FILE_MODE = stat.S_IFREG | 0o600
@@ -322,6 +327,8 @@ class ZoneSftp(asyncssh.SFTPServer):
         self._documents: set[_OpenDocument] = set()
         # Closed uploads under a temporary name, waiting for their rename into place.
         self._staged: dict[str, Upload] = {}
+        self._limits: UploadLimits | None = None
+        self._limits_read_at = 0.0
 
     # Paths
 
@@ -468,17 +475,32 @@ class ZoneSftp(asyncssh.SFTPServer):
             raise asyncssh.SFTPPermissionDenied("uploads are written, not read back")
         if pflags & asyncssh.FXF_APPEND:
             raise asyncssh.SFTPOpUnsupported("appending is not supported: upload the whole file")
-        limits = await self._call(uploads.upload_limits(ports=self.ports, session=self.session))
+        limits = await self._zone_limits()
         try:
             limits.check_new_file()
-        except LimitExceeded as error:
-            raise asyncssh.SFTPFailure(str(error)) from None
+        except LimitExceeded:
+            limits = await self._zone_limits(fresh=True)
+            try:
+                limits.check_new_file()
+            except LimitExceeded as error:
+                raise asyncssh.SFTPFailure(str(error)) from None
         staged = self._staged.pop(name, None)
         if staged is not None:  # uploading the same temporary name again replaces it
             await staged.discard()
         handle = _OpenUpload(name, await self.store.begin_upload(), limits)
         self._uploads.add(handle)
         return handle
+
+    async def _zone_limits(self, *, fresh: bool = False) -> UploadLimits:
+        """The zone's limits as this session last knew them, read again when older than
+        LIMITS_TTL_SECONDS or when `fresh` (before refusing anything)."""
+        now = asyncio.get_running_loop().time()
+        if fresh or self._limits is None or now - self._limits_read_at > LIMITS_TTL_SECONDS:
+            self._limits = await self._call(
+                uploads.upload_limits(ports=self.ports, session=self.session)
+            )
+            self._limits_read_at = now
+        return self._limits
 
     def open56(
         self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs
@@ -496,7 +518,11 @@ class ZoneSftp(asyncssh.SFTPServer):
         if handle.refused:
             raise asyncssh.SFTPFailure(handle.refused)
         try:
-            handle.limits.check_size(offset + len(data))
+            try:
+                handle.limits.check_size(offset + len(data))
+            except LimitExceeded:
+                handle.limits = await self._zone_limits(fresh=True)
+                handle.limits.check_size(offset + len(data))
             await handle.upload.write(offset, data)
         except LimitExceeded as error:
             await self._refuse(handle, str(error))
@@ -557,12 +583,15 @@ class ZoneSftp(asyncssh.SFTPServer):
 
     async def _commit(self, name: str, upload: Upload) -> None:
         try:
-            await uploads.receive_upload(
+            _, self._limits = await uploads.receive_upload(
                 ports=self.ports, session=self.session, name=name, upload=upload
             )
+            self._limits_read_at = asyncio.get_running_loop().time()
         except (LimitExceeded, InvalidInput, NotFound, PreconditionFailed) as error:
+            self._limits = None
             raise asyncssh.SFTPFailure(str(error)) from None
         except Exception:
+            self._limits = None
             log.exception("upload could not be recorded", extra={"fields": self._fields()})
             raise asyncssh.SFTPFailure(
                 "the upload could not be recorded; upload it again"

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import shutil
 import signal
 import subprocess
@@ -35,8 +36,8 @@ import httpx
 from devstack.stack import REPO, SERVICES, Stack, StackPorts
 
 PSQL = "/usr/bin/psql"
-SFTP_PASSWORD = "bench-sftp-password"
-ADMIN_PASSWORD = "bench-admin-password"
+SFTP_PASSWORD = secrets.token_hex(16)  # a throwaway stack: new each run
+ADMIN_PASSWORD = secrets.token_hex(16)
 COLUMNS = [
     "customer_id",
     "dealer_code",

@@ -295,9 +295,10 @@ def canopy_server(work_dir: Path, logs: Path, log_lines: list[str]) -> Iterator[
     try:
         with output_to(logs / "canopy-start.log"):  # migrations and seeding talk a lot
             stack.start()
-            seed.seed(stack.gateway_url, stack.env())
+            credentials = seed.DemoCredentials.kept_in(stack.var_dir)
+            seed.seed(stack.gateway_url, stack.env(), credentials)
         askpass = work_dir / "canopy-askpass"
-        askpass.write_text(f"#!/bin/sh\necho '{seed.SFTP_PASSWORD}'\n")
+        askpass.write_text(f"#!/bin/sh\necho '{credentials.sftp_password}'\n")
         askpass.chmod(0o700)
         yield Server(
             name="canopy",

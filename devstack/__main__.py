@@ -32,8 +32,9 @@ def run(var_dir: Path) -> None:
         nats_url=os.environ.get("NATS_URL"),
     )
     with stack:
-        seed.seed(stack.gateway_url, stack.env())
-        print_welcome(stack)
+        credentials = seed.DemoCredentials.kept_in(var_dir)
+        seed.seed(stack.gateway_url, stack.env(), credentials)
+        print_welcome(stack, credentials)
         while not stopping:
             for exited in stack.processes.poll():
                 console.print(f"[red]{exited.name} exited with {exited.returncode}[/red]")
@@ -42,16 +43,16 @@ def run(var_dir: Path) -> None:
     console.print("stopped")
 
 
-def print_welcome(stack: Stack) -> None:
+def print_welcome(stack: Stack, credentials: seed.DemoCredentials) -> None:
     gateway, sftp = stack.gateway_url, stack.ports.sftp
     demo_file = REPO / "devstack" / "demo" / "customers_demo.csv"
     sftp_login = f"{seed.SFTP_USERNAME}@127.0.0.1"
     target = "incoming/customers_demo.csv"
-    login = f'{{"email":"{seed.ADMIN_EMAIL}","password":"{seed.ADMIN_PASSWORD}"}}'
+    login = f'{{"email":"{seed.ADMIN_EMAIL}","password":"{credentials.admin_password}"}}'
     lines = [
         ("gateway", gateway),
-        ("admin", f"{seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (account '{seed.DEMO_SLUG}')"),
-        ("SFTP", f"127.0.0.1:{sftp}, login {seed.SFTP_USERNAME} / {seed.SFTP_PASSWORD}"),
+        ("admin", f"{seed.ADMIN_EMAIL} / {credentials.admin_password} (account {seed.DEMO_SLUG})"),
+        ("SFTP", f"127.0.0.1:{sftp}, login {seed.SFTP_USERNAME} / {credentials.sftp_password}"),
         ("upload", f"echo 'put {demo_file} {target}' | sftp -P {sftp} {sftp_login}"),
         ("token", f"curl -s --json '{login}' {gateway}/v1/auth/token"),
         ("records", f'curl -s -H "Authorization: Bearer $TOKEN" {gateway}/v1/records/customer'),

@@ -5,17 +5,19 @@ Running it again reuses what is already there.
 """
 
 import os
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
+from devstack.stack import kept_secrets
+
 DEMO_SLUG = "demo"
 ADMIN_EMAIL = "admin@demo.example"
-ADMIN_PASSWORD = "demo-admin-password"
 SFTP_USERNAME = "demo-dms"
-SFTP_PASSWORD = "demo-sftp-password"
 SOURCE = "dms_customers"
 DEALER_CODE = "N01"
 
@@ -53,12 +55,32 @@ DMS_CUSTOMERS = {
 
 
 @dataclass(frozen=True)
+class DemoCredentials:
+    """The demo's passwords: generated on the first `make run`, kept beside its data."""
+
+    admin_password: str
+    sftp_password: str
+
+    @classmethod
+    def kept_in(cls, var_dir: Path) -> "DemoCredentials":
+        kept = kept_secrets(
+            var_dir / "demo-credentials.env",
+            {"ADMIN_PASSWORD": _new_password, "SFTP_PASSWORD": _new_password},
+        )
+        return cls(admin_password=kept["ADMIN_PASSWORD"], sftp_password=kept["SFTP_PASSWORD"])
+
+
+def _new_password() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
 class Demo:
     account_id: str
     dropzone_id: str
 
 
-def seed(gateway_url: str, env: dict[str, str]) -> Demo:
+def seed(gateway_url: str, env: dict[str, str], credentials: DemoCredentials) -> Demo:
     """Seed through the operator CLI (configured by `env`) and the gateway at `gateway_url`."""
     subprocess.run(
         [
@@ -74,15 +96,14 @@ def seed(gateway_url: str, env: dict[str, str]) -> Demo:
             "--admin-email",
             ADMIN_EMAIL,
             "--admin-password",
-            ADMIN_PASSWORD,
+            credentials.admin_password,
         ],
         env={**os.environ, **env},
         check=False,  # ALREADY_EXISTS when the demo account is there from an earlier run
     )
     with httpx.Client(base_url=gateway_url, timeout=30) as http:
-        token = _ok(
-            http.post("/v1/auth/token", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
-        )
+        sign_in = {"email": ADMIN_EMAIL, "password": credentials.admin_password}
+        token = _ok(http.post("/v1/auth/token", json=sign_in))
         http.headers.update(
             {"Authorization": f"Bearer {token['access_token']}", "X-Account": DEMO_SLUG}
         )
@@ -111,7 +132,7 @@ def seed(gateway_url: str, env: dict[str, str]) -> Demo:
         )
         login = http.post(
             f"/v1/dropzones/{zone['id']}/logins",
-            json={"username": SFTP_USERNAME, "password": SFTP_PASSWORD},
+            json={"username": SFTP_USERNAME, "password": credentials.sftp_password},
         )
         if login.status_code != 409:
             _ok(login)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -166,15 +167,25 @@ class Stack:
 
     def _keys(self) -> dict[str, str]:
         """The platform's keys, made once and kept with the data (losing them loses the data)."""
-        path = self.var_dir / "keys.env"
-        if not path.exists():
-            path.write_text(
-                f"CANOPY_CONTEXT_KEY={generate_context_key()}\n"
-                f"CANOPY_KEY_ENCRYPTION_KEY={generate_kek()}\n"
-            )
-            path.chmod(0o600)
+        return kept_secrets(
+            self.var_dir / "keys.env",
+            {"CANOPY_CONTEXT_KEY": generate_context_key, "CANOPY_KEY_ENCRYPTION_KEY": generate_kek},
+        )
+
+
+def kept_secrets(path: Path, makers: dict[str, Callable[[], str]]) -> dict[str, str]:
+    """Secrets made on first use and kept in `path` (mode 0600), so a restart finds them again."""
+    kept: dict[str, str] = {}
+    if path.exists():
         pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-        return {name: value for name, value in pairs}
+        kept = {name: value for name, value in pairs}
+    missing = {name: make() for name, make in makers.items() if name not in kept}
+    if missing:
+        kept.update(missing)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text("".join(f"{name}={value}\n" for name, value in kept.items()))
+    return kept
 
 
 def wait_until_serving(address: str, timeout: float = 60.0) -> None:

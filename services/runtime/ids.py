@@ -4,16 +4,18 @@ import uuid
 
 import uuid_utils
 
+from services.runtime.errors import InvalidInput
+
 
 def new_id() -> uuid.UUID:
     return uuid.UUID(bytes=uuid_utils.uuid7().bytes)
 
 
-def parse_id(value: str, *, what: str) -> uuid.UUID:
+def parse_id(value: str, *, field: str) -> uuid.UUID:
     """An id from a request, or a clear InvalidInput naming the field."""
-    from services.runtime.errors import InvalidInput
-
+    if not value or not value.strip():
+        raise InvalidInput(f"{field} is required")
     try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(f"{what} is not a valid id") from None
+        return uuid.UUID(value.strip())
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidInput(f"{field} is not a valid id: {value!r}") from None

@@ -278,7 +278,7 @@ def describe(error: BaseException) -> str:
 
 async def get_job(*, db: Database, ctx: CallContext, job_id: str) -> Job:
     ctx.require_account()
-    parsed = parse_id(job_id, what="id")
+    parsed = parse_id(job_id, field="id")
     async with db.transaction(Scope.of(ctx)) as session:
         job = await JobRepository(session).get(parsed)
     if job is None:
@@ -300,7 +300,7 @@ async def list_jobs(
     if status and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
     limit, after = page_size(size), decode_token(token)
-    file = parse_id(file_id, what="file_id") if file_id else None
+    file = parse_id(file_id, field="file_id") if file_id else None
     async with db.transaction(Scope.of(ctx)) as session:
         items = await JobRepository(session).page(
             after=after, limit=limit, file_id=file, status=status

@@ -46,7 +46,7 @@ async def list_records(
     account_id = ctx.require_account()
     canonical = canonical_schema(schema)
     limit, after = page_size(size), decode_token(token)
-    tenant = parse_id(tenant_id, what="tenant_id") if tenant_id else None
+    tenant = parse_id(tenant_id, field="tenant_id") if tenant_id else None
     searched = _searched_field(canonical, field, equals)
     async with db.transaction(Scope.of(ctx)) as session:
         if searched is None:
@@ -152,7 +152,7 @@ async def list_rejects(
 ) -> tuple[list[Reject], str]:
     """A page of the rows of one loaded file of the caller's account that did not load."""
     ctx.require_account()
-    file = parse_id(file_id, what="file_id")
+    file = parse_id(file_id, field="file_id")
     limit, after = page_size(size), decode_token(token)
     async with db.transaction(Scope.of(ctx)) as session:
         await _require_visible_load(session, ctx, file, file_id)
@@ -181,7 +181,7 @@ async def export_rejects(*, db: Database, ctx: CallContext, file_id: str) -> Asy
     """A file's rejects as CSV bytes in chunks: "row_number,column,reason" and the kept
     (non-sensitive) original values, one line per reason; a page of rejects per query."""
     ctx.require_account()
-    file = parse_id(file_id, what="file_id")
+    file = parse_id(file_id, field="file_id")
     async with db.transaction(Scope.of(ctx)) as session:
         await _require_visible_load(session, ctx, file, file_id)
 

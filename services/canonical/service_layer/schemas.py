@@ -122,7 +122,7 @@ async def _stored(
     session: AsyncSession, schema_id: str
 ) -> tuple[SourceSchemaVersionRepository, SourceSchema]:
     versions = SourceSchemaVersionRepository(session)
-    found = await versions.by_id(parse_id(schema_id, what="id"))
+    found = await versions.by_id(parse_id(schema_id, field="id"))
     if found is None:
         raise NotFound(f"source schema {schema_id} does not exist")
     return versions, found
@@ -305,7 +305,7 @@ async def preview_source_schema(
 ) -> Preview:
     """Map the first rows of an uploaded file with a version; write nothing."""
     account_id = ctx.require_account()
-    file = parse_id(file_id, what="file_id")
+    file = parse_id(file_id, field="file_id")
     limit = min(rows or PREVIEW_DEFAULT_ROWS, PREVIEW_MAX_ROWS)
     if limit < 1:
         raise InvalidInput(f"rows must be 1 to {PREVIEW_MAX_ROWS}")
@@ -362,7 +362,7 @@ async def diff_source_schema(
     key and content hash; write nothing. Rows the version rejects (or whose tenant code is
     unknown) count as rejected."""
     account_id = ctx.require_account()
-    file = parse_id(file_id, what="file_id")
+    file = parse_id(file_id, field="file_id")
     async with db.transaction(Scope.of(ctx)) as session:
         versions, schema = await _stored(session, schema_id)
         number, definition = await _version(versions, schema, version)

@@ -16,12 +16,13 @@ from services.identity.domain.errors import (
 )
 from services.identity.domain.roles import PrincipalKind, role_name
 from services.identity.service_layer.deps import Deps
-from services.identity.service_layer.roles import grant_in, required_id
+from services.identity.service_layer.roles import grant_in
 from services.identity.service_layer.unit_of_work import UnitOfWork
 from services.runtime import pages as paging
 from services.runtime.context import CallContext
 from services.runtime.db import Scope
 from services.runtime.errors import AlreadyExists, Forbidden
+from services.runtime.ids import parse_id
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ async def delete_service_account(
 ) -> ServiceAccount:
     """Deactivate it: keys revoked and grants revoked in the same transaction."""
     account_id = ctx.require_account()
-    wanted = required_id(service_account_id, "service_account_id")
+    wanted = parse_id(service_account_id, field="service_account_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         removed = await uow.repos.service_accounts.remove(account_id, wanted)
         if removed is None:
@@ -147,7 +148,7 @@ async def create_api_key(
     expires_in_days: int,
 ) -> CreatedKey:
     account_id = ctx.require_account()
-    owner = required_id(service_account_id, "service_account_id")
+    owner = parse_id(service_account_id, field="service_account_id")
     rules.lifetime(expires_in_days)
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         if await uow.repos.service_accounts.by_id(account_id, owner) is None:
@@ -197,7 +198,7 @@ async def create_my_api_key(
 
 async def list_api_keys(deps: Deps, *, ctx: CallContext, owner_id: str) -> list[ApiKey]:
     account_id = ctx.require_account()
-    owner = required_id(owner_id, "service_account_id")
+    owner = parse_id(owner_id, field="service_account_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         if await uow.repos.service_accounts.by_id(account_id, owner) is None:
             raise ServiceAccountNotFound()
@@ -214,7 +215,7 @@ async def revoke_api_key(
     deps: Deps, *, ctx: CallContext, api_key_id: str, own_only: bool = False
 ) -> ApiKey:
     account_id = ctx.require_account()
-    wanted = required_id(api_key_id, "api_key_id")
+    wanted = parse_id(api_key_id, field="api_key_id")
     mine = _calling_user(ctx)[1] if own_only else None
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         key = await uow.repos.api_keys.by_id(account_id, wanted)

@@ -10,11 +10,12 @@ from services.identity.domain.errors import DomainNotFound, DomainRuleNotFound, 
 from services.identity.domain.roles import GrantScope, PermissionCatalogue, role_name
 from services.identity.domain.users import User
 from services.identity.service_layer.deps import Deps
-from services.identity.service_layer.roles import check_scope, grant_in, required_id, seed_presets
+from services.identity.service_layer.roles import check_scope, grant_in, seed_presets
 from services.identity.service_layer.unit_of_work import UnitOfWork
 from services.runtime.context import CallContext
 from services.runtime.db import Scope
 from services.runtime.errors import AlreadyExists, Forbidden, InvalidInput, PreconditionFailed
+from services.runtime.ids import parse_id
 
 # Who may confirm a domain without the TXT record being checked here.
 OPERATOR_KINDS = frozenset({"operator", "service"})
@@ -90,7 +91,7 @@ async def verify_domain(
 ) -> Domain:
     """Verified when the TXT record holds the token, or when an operator confirms it."""
     account_id = ctx.require_account()
-    wanted = required_id(domain_id, "domain_id")
+    wanted = parse_id(domain_id, field="domain_id")
     if operator_confirmed and ctx.principal_kind not in OPERATOR_KINDS:
         raise Forbidden("only operators can confirm a domain without its TXT record")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
@@ -119,7 +120,7 @@ async def verify_domain(
 async def delete_domain(deps: Deps, *, ctx: CallContext, domain_id: str) -> Domain:
     """Remove the domain and its rules, and withdraw the grants they made."""
     account_id = ctx.require_account()
-    wanted = required_id(domain_id, "domain_id")
+    wanted = parse_id(domain_id, field="domain_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         domain = await uow.repos.domains.by_id(account_id, wanted)
         if domain is None:
@@ -144,7 +145,7 @@ async def create_rule(
     deps: Deps, *, ctx: CallContext, domain_id: str, role: str, scope_type: str, scope_id: str
 ) -> DomainRule:
     account_id = ctx.require_account()
-    wanted = required_id(domain_id, "domain_id")
+    wanted = parse_id(domain_id, field="domain_id")
     name = role_name(role)
     if not name:
         raise InvalidInput("role is required")
@@ -185,7 +186,7 @@ async def list_rules(deps: Deps, *, ctx: CallContext) -> list[DomainRule]:
 async def delete_rule(deps: Deps, *, ctx: CallContext, rule_id: str) -> DomainRule:
     """Remove the rule and withdraw every grant it made, in one transaction."""
     account_id = ctx.require_account()
-    wanted = required_id(rule_id, "rule_id")
+    wanted = parse_id(rule_id, field="rule_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         rule = await uow.repos.domains.rule(account_id, wanted)
         if rule is None:

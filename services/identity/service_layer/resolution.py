@@ -8,18 +8,12 @@ from services.identity.domain.resolution import GrantedPermissions, Resolution
 from services.identity.domain.roles import PrincipalKind, RoleGrant
 from services.identity.service_layer.deps import Deps
 from services.identity.service_layer.ports import TenantDirectory
-from services.identity.service_layer.roles import principal_kind_of, required_id
+from services.identity.service_layer.roles import principal_kind_of
 from services.identity.service_layer.unit_of_work import IdentityStore
 from services.runtime.context import CallContext
 from services.runtime.db import Scope
 from services.runtime.errors import InvalidInput
-
-
-def _uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError as error:
-        raise InvalidInput(f"{field} must be a UUID") from error
+from services.runtime.ids import parse_id
 
 
 async def expand_scopes(
@@ -58,8 +52,8 @@ async def resolve(
     """
     if not principal_id.strip():
         raise InvalidInput("principal_id is required")
-    pid = _uuid(principal_id, "principal_id")
-    wanted = _uuid(account_id, "account_id") if account_id.strip() else None
+    pid = parse_id(principal_id, field="principal_id")
+    wanted = parse_id(account_id, field="account_id") if account_id.strip() else None
 
     async with store.transaction(Scope.nothing()) as uow:
         user = await uow.repos.users.by_id(pid)
@@ -104,7 +98,7 @@ async def resolve(
 
 async def authz_version(*, store: IdentityStore, account_id: str) -> tuple[uuid.UUID, int]:
     """The account's current authz version: one primary-key read, one round trip."""
-    wanted = required_id(account_id, "account_id")
+    wanted = parse_id(account_id, field="account_id")
     return wanted, await store.authz_version(wanted)
 
 
@@ -113,7 +107,7 @@ async def effective_permissions(
 ) -> tuple[Resolution, list[RoleGrant]]:
     """What a user or service account of the caller's account may do, and the grants why."""
     account_id = ctx.require_account()
-    pid = required_id(user_id, "user_id")
+    pid = parse_id(user_id, field="user_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         await principal_kind_of(uow, account_id, pid)
         grants = await uow.repos.grants.listed(account_id, principal_id=pid, after=None, limit=1000)

@@ -32,19 +32,7 @@ from services.runtime import pages as paging
 from services.runtime.context import CallContext
 from services.runtime.db import Scope
 from services.runtime.errors import InvalidInput
-
-
-def required_id(value: str, field: str) -> uuid.UUID:
-    if not value.strip():
-        raise InvalidInput(f"{field} is required")
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError as error:
-        raise InvalidInput(f"{field} must be a UUID") from error
-
-
-def parse_user_id(value: str) -> uuid.UUID:
-    return required_id(value, "user_id")
+from services.runtime.ids import parse_id
 
 
 async def seed_presets(
@@ -147,7 +135,7 @@ async def grant_role(
     scope_id: str = "",
 ) -> RoleGrant:
     account_id = ctx.require_account()
-    principal_id = parse_user_id(user_id)
+    principal_id = parse_id(user_id, field="user_id")
     name = role_name(role)
     if not name:
         raise InvalidInput("role is required")
@@ -173,7 +161,7 @@ async def grant_role(
 async def revoke_grant(deps: Deps, *, ctx: CallContext, grant_id: str) -> RoleGrant:
     """Revoke; the authz version moves in the same transaction, so no cache outlives it."""
     account_id = ctx.require_account()
-    wanted = required_id(grant_id, "grant_id")
+    wanted = parse_id(grant_id, field="grant_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         grant = await uow.repos.grants.by_id(account_id, wanted)
         if grant is None:
@@ -197,7 +185,7 @@ async def list_grants(
     *, store: IdentityStore, ctx: CallContext, user_id: str, page_size: int, page_token: str
 ) -> tuple[list[RoleGrant], str]:
     account_id = ctx.require_account()
-    principal = parse_user_id(user_id) if user_id.strip() else None
+    principal = parse_id(user_id, field="user_id") if user_id.strip() else None
     size = paging.page_size(page_size)
     after = paging.decode_token(page_token)
     async with store.transaction(Scope.of(ctx)) as uow:
@@ -255,7 +243,7 @@ async def update_role(
     description: str | None,
 ) -> Role:
     account_id = ctx.require_account()
-    wanted = required_id(role_id, "role_id")
+    wanted = parse_id(role_id, field="role_id")
     new_name = rules.custom_role_name(name) if name.strip() else None
     new_permissions = (
         deps.catalogue.check(permissions) if replace_permissions or permissions else None
@@ -279,7 +267,7 @@ async def update_role(
 
 async def delete_role(deps: Deps, *, ctx: CallContext, role_id: str) -> None:
     account_id = ctx.require_account()
-    wanted = required_id(role_id, "role_id")
+    wanted = parse_id(role_id, field="role_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         role = await uow.repos.roles.by_id(account_id, wanted)
         if role is None:
@@ -296,7 +284,7 @@ async def delete_role(deps: Deps, *, ctx: CallContext, role_id: str) -> None:
 
 async def diff_role(deps: Deps, *, ctx: CallContext, role_id: str, against: str) -> RoleDiff:
     account_id = ctx.require_account()
-    wanted = required_id(role_id, "role_id")
+    wanted = parse_id(role_id, field="role_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         role = await uow.repos.roles.by_id(account_id, wanted)
         if role is None:

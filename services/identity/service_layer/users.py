@@ -14,12 +14,13 @@ from services.identity.domain.roles import role_name
 from services.identity.domain.users import Membership, User
 from services.identity.service_layer.deps import Deps
 from services.identity.service_layer.domains import apply_domain_rules, withdraw_rule_grants
-from services.identity.service_layer.roles import grant_in, guard_last_admin, parse_user_id
+from services.identity.service_layer.roles import grant_in, guard_last_admin
 from services.identity.service_layer.unit_of_work import UnitOfWork
 from services.runtime import pages as paging
 from services.runtime.context import CallContext
 from services.runtime.db import Scope
 from services.runtime.errors import Forbidden, InvalidInput
+from services.runtime.ids import parse_id
 
 
 async def create_user(
@@ -115,7 +116,7 @@ async def update_user(
     rules of the new one.
     """
     account_id = ctx.require_account()
-    wanted = parse_user_id(user_id)
+    wanted = parse_id(user_id, field="user_id")
     new_email = rules.normalize_email(email) if email.strip() else None
     new_name = rules.display_name(display_name) if display_name.strip() else None
     async with deps.store.transaction(Scope.of(ctx)) as uow:
@@ -161,7 +162,7 @@ async def set_active(deps: Deps, *, ctx: CallContext, user_id: str, active: bool
     The authz version moves in the same transaction, so sessions stop at the next request.
     """
     account_id = ctx.require_account()
-    wanted = parse_user_id(user_id)
+    wanted = parse_id(user_id, field="user_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         await _member(uow, account_id, wanted)
         if not active:
@@ -181,7 +182,7 @@ async def delete_user(deps: Deps, *, ctx: CallContext, user_id: str) -> bool:
     Returns whether the personal data was erased. The audit trail keeps the user's id.
     """
     account_id = ctx.require_account()
-    wanted = parse_user_id(user_id)
+    wanted = parse_id(user_id, field="user_id")
     async with deps.store.transaction(Scope.of(ctx)) as uow:
         await _member(uow, account_id, wanted)
         await guard_last_admin(uow, account_id, wanted)

@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Iterable
 
 from services.runtime.errors import InvalidInput
+from services.runtime.ids import parse_id
 
 
 def has_control_characters(value: str) -> bool:
@@ -21,12 +22,6 @@ def clean_text(value: str, *, field: str, max_length: int) -> str:
         raise InvalidInput(f"{field} must not contain control characters")
     return cleaned
 
-
-def parse_id(value: str, *, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        raise InvalidInput(f"{field} is not a valid id: {value!r}") from None
 
 
 def parse_ids(values: Iterable[str], *, field: str) -> tuple[uuid.UUID, ...]:

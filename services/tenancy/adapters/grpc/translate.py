@@ -6,7 +6,7 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from canopy.tenancy.v1 import tenancy_pb2
-from services.runtime.errors import InvalidInput
+from services.runtime.ids import parse_id
 from services.tenancy.domain.groups import TenantGroup
 from services.tenancy.domain.locations import TenantLocation
 from services.tenancy.domain.model import Account, AccountStatus, Tenant, TenantMappingCode
@@ -18,14 +18,6 @@ STATUS_TO_PROTO = {
     AccountStatus.CLOSED: tenancy_pb2.ACCOUNT_STATUS_CLOSED,
 }
 
-
-def parse_id(value: str, *, field: str) -> uuid.UUID:
-    if not value:
-        raise InvalidInput(f"{field} is required")
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(f"{field} {value!r} is not a valid id") from None
 
 
 def parse_optional_id(value: str, *, field: str) -> uuid.UUID | None:

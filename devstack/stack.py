@@ -35,6 +35,8 @@ class StackPorts:
     http: int
     sftp: int
     grpc: dict[str, int] = field(default_factory=dict)
+    # Prometheus /metrics of each service (none unless given: the tests ask for them).
+    metrics: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> "StackPorts":
@@ -50,7 +52,12 @@ class StackPorts:
 
     @classmethod
     def free(cls) -> "StackPorts":
-        return cls(http=free_port(), sftp=free_port(), grpc={n: free_port() for n in DEFAULT_PORTS})
+        return cls(
+            http=free_port(),
+            sftp=free_port(),
+            grpc={name: free_port() for name in DEFAULT_PORTS},
+            metrics={name: free_port() for name in DEFAULT_PORTS},
+        )
 
 
 class Stack:
@@ -121,6 +128,8 @@ class Stack:
 
     def start_service(self, name: str) -> None:
         env = {**self.env(), "CANOPY_GRPC_PORT": str(self.ports.grpc[name])}
+        if name in self.ports.metrics:
+            env["CANOPY_METRICS_PORT"] = str(self.ports.metrics[name])
         self.processes.start(
             name, [sys.executable, "-m", f"services.{name}", "serve"], env, cwd=REPO
         )

@@ -2,6 +2,7 @@
 owned by the lifespan, and one endpoint that authenticates, resolves the account and forwards.
 """
 
+import asyncio
 import logging
 import re
 import time
@@ -28,6 +29,7 @@ from gateway.auth import Authenticator, JwksCache, Principal, credential_of
 from gateway.authz import ApiKeys, AuthzVersions, version_reader
 from gateway.config import GatewayConfig
 from gateway.docs import CONTENT_SECURITY_POLICY, docs_page
+from gateway.leases import AuthzLease
 from gateway.openapi import openapi_document
 from gateway.problems import Problem, forbidden, from_rpc_error, internal
 from gateway.ratelimit import RateLimits, TokenBuckets
@@ -45,6 +47,7 @@ from services.runtime.logs import correlation_id
 
 log = logging.getLogger(__name__)
 
+LEASE_CLOSE_SECONDS = 3.0
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 OWN_PATHS = {"/healthz", "/openapi.json", "/docs"}
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
@@ -98,8 +101,35 @@ class Gateway:
             )
             return self.tokens.metadata(ctx)
 
+        async def renew_lease(
+            request: identity_pb2.RenewAuthzLeaseRequest,
+        ) -> identity_pb2.AuthzLease:
+            return await identity.RenewAuthzLease(
+                request, metadata=resolver_metadata(""), timeout=jwks_timeout
+            )
+
+        async def release_lease(lease_id: str) -> None:
+            await identity.ReleaseAuthzLease(
+                identity_pb2.ReleaseAuthzLeaseRequest(lease_id=lease_id),
+                metadata=resolver_metadata(""),
+                timeout=jwks_timeout,
+            )
+
+        self.lease = (
+            AuthzLease(
+                nats_url=config.nats_url,
+                renew=renew_lease,
+                release=release_lease,
+                on_fence=lambda fence: self.versions.fence(
+                    fence.account_id, fence.fence_id, fence.version, withdrawn=fence.withdrawn
+                ),
+            )
+            if config.authz_leases
+            else None
+        )
         self.versions = AuthzVersions(
-            version_reader(identity, resolver_metadata, config.upstream_timeout_seconds)
+            version_reader(identity, resolver_metadata, config.upstream_timeout_seconds),
+            self.lease,
         )
 
         async def authenticate_key(key: str) -> identity_pb2.ApiKeyPrincipal:
@@ -385,10 +415,15 @@ def create_app(config: GatewayConfig) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         channels = ServiceChannels(config)
-        app.state.gateway = Gateway(config=config, routes=routes, channels=channels)
+        gateway = app.state.gateway = Gateway(config=config, routes=routes, channels=channels)
+        lease = asyncio.create_task(gateway.lease.run()) if gateway.lease else None
         try:
             yield
         finally:
+            if lease is not None:
+                lease.cancel()
+                # Bounded: nats-py can swallow a cancel while it is still connecting.
+                await asyncio.wait({lease}, timeout=LEASE_CLOSE_SECONDS)
             await channels.close()
 
     async def dispatch(request: Request) -> Response:

@@ -1,11 +1,18 @@
-"""Keeping cached permissions honest: identity's authz_version, read fresh for every request.
+"""Keeping cached permissions honest: identity's authz_version of the account.
 
 Identity bumps an account's authz_version in the same transaction as any grant, role,
 membership, user or API key change there. A cached answer is used only while it carries the
-version identity reports *now*; so once a revoke has committed, no request that arrives after it
-is allowed on the old answer. Concurrent requests for one account share a version read, but a
-request only ever joins a read that was sent after it arrived (so the read still sees every
-commit that came before the request): at most one read in flight and one waiting per account.
+account's current version; so once a revoke has committed, no request that arrives after it
+is allowed on the old answer.
+
+The current version comes from one of two places:
+- while this process holds an authz lease (gateway/leases.py), from memory: identity tells the
+  lease holder of every change before it commits (a fence), and the version is read again only
+  after a fence for its account, until a read shows every fenced change committed;
+- otherwise from a GetAuthzVersion read per request. Concurrent requests for one account share a
+  read, but a request only ever joins a read that was sent after it arrived (so the read still
+  sees every commit that came before the request): at most one read in flight and one waiting
+  per account.
 
 API keys are checked by identity (AuthenticateApiKey); the answer is cached briefly, keyed by a
 hash of the key, and only used while its account's version is unchanged.
@@ -17,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -28,6 +35,12 @@ from gateway.problems import Problem, from_rpc_error, internal, unauthenticated
 log = logging.getLogger(__name__)
 
 FetchVersion = Callable[[str], Awaitable[int]]
+
+
+class Lease(Protocol):
+    def held(self) -> int | None:
+        """The lease's epoch while it is held, else None."""
+        ...
 
 
 class _Read:
@@ -46,13 +59,21 @@ class _Account:
 class AuthzVersions:
     """identity's current authz_version of an account, never older than the caller's arrival."""
 
-    def __init__(self, fetch: FetchVersion) -> None:
+    def __init__(self, fetch: FetchVersion, lease: Lease | None = None) -> None:
         self._fetch = fetch
+        self._lease = lease
         self._accounts: dict[str, _Account] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Learned while the lease was held: account -> (version, lease epoch).
+        self._known: dict[str, tuple[int, int]] = {}
+        # Fenced changes not yet seen committed: account -> {fence id: version}.
+        self._fenced: dict[str, dict[str, int]] = {}
         self.reads = 0
 
     async def current(self, account_id: str) -> int:
+        known = self._known.get(account_id)
+        if known is not None and self._lease is not None and known[1] == self._lease.held():
+            return known[0]
         state = self._accounts.setdefault(account_id, _Account())
         if state.waiting is not None:
             read = state.waiting  # not sent yet: it will see everything before this request
@@ -65,6 +86,17 @@ class AuthzVersions:
             read = state.waiting = _Read()
         return await asyncio.shield(read.future)
 
+    def fence(self, account_id: str, fence_id: str, version: int, *, withdrawn: bool) -> None:
+        """A change of the account is about to commit (or, withdrawn, rolled back instead)."""
+        self._known.pop(account_id, None)
+        fenced = self._fenced.setdefault(account_id, {})
+        if withdrawn:
+            fenced.pop(fence_id, None)
+        else:
+            fenced[fence_id] = version
+        if not fenced:
+            del self._fenced[account_id]
+
     def _start(self, account_id: str, state: _Account, read: _Read) -> None:
         state.in_flight = read
         task = asyncio.get_running_loop().create_task(self._run(account_id, state, read))
@@ -73,8 +105,11 @@ class AuthzVersions:
 
     async def _run(self, account_id: str, state: _Account, read: _Read) -> None:
         self.reads += 1
+        epoch = self._lease.held() if self._lease is not None else None
         try:
-            read.future.set_result(await self._fetch(account_id))
+            version = await self._fetch(account_id)
+            self._learn(account_id, version, epoch)
+            read.future.set_result(version)
         except BaseException as error:  # noqa: BLE001 - every waiter gets the failure (deny)
             read.future.set_exception(error)
             read.future.exception()  # retrieved: no "never retrieved" warning without waiters
@@ -85,6 +120,19 @@ class AuthzVersions:
                 self._start(account_id, state, following)
             elif self._accounts.get(account_id) is state:
                 del self._accounts[account_id]
+
+    def _learn(self, account_id: str, version: int, epoch: int | None) -> None:
+        """Keep `version` if the lease was held from before the read until now and no fenced
+        change of the account is still uncommitted in it."""
+        fenced = self._fenced.get(account_id)
+        if fenced:
+            for fence_id in [f for f, v in fenced.items() if v <= version]:
+                del fenced[fence_id]
+            if fenced:
+                return
+            del self._fenced[account_id]
+        if epoch is not None and self._lease is not None and self._lease.held() == epoch:
+            self._known[account_id] = (version, epoch)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ class GatewayConfig(RuntimeConfig):
     # Permissions and API keys are re-checked against identity's authz_version on every request,
     # so a revoke takes effect at once; these only bound how long an idle entry is kept.
     resolution_cache_ttl_seconds: float = 300.0
+    # Hold a lease from identity (fences over NATS, CANOPY_NATS_URL) so the authz_version is
+    # known without a read per request; off: one GetAuthzVersion read per request.
+    authz_leases: bool = True
     api_key_cache_ttl_seconds: float = 30.0
     # Requests name their account by subdomain: `<slug>.<base domain>` (empty: off).
     base_domain: str = "canopy.localhost"

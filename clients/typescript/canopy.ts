@@ -545,6 +545,21 @@ export namespace identity {
     key: string;
   }
 
+  /** canopy.identity.v1.AuthzFence */
+  export interface AuthzFence {
+    fence_id: string;
+    account_id: string;
+    /** 64-bit integer as a decimal string */
+    version: string;
+    withdrawn: boolean;
+  }
+
+  /** canopy.identity.v1.AuthzLease */
+  export interface AuthzLease {
+    lease_id: string;
+    seconds: number;
+  }
+
   /** canopy.identity.v1.AuthzVersion */
   export interface AuthzVersion {
     account_id: string;
@@ -913,6 +928,22 @@ export namespace identity {
   export interface RefreshTokenReused {
     user_id: string;
     family_id: string;
+  }
+
+  /** canopy.identity.v1.ReleaseAuthzLeaseRequest */
+  export interface ReleaseAuthzLeaseRequest {
+    lease_id: string;
+  }
+
+  /** canopy.identity.v1.ReleaseAuthzLeaseResponse */
+  export interface ReleaseAuthzLeaseResponse {
+  }
+
+  /** canopy.identity.v1.RenewAuthzLeaseRequest */
+  export interface RenewAuthzLeaseRequest {
+    lease_id: string;
+    fence_subject: string;
+    acquire?: boolean;
   }
 
   /** canopy.identity.v1.Resolution */

@@ -39,6 +39,7 @@ async def serving_setup() -> AsyncIterator[Setup]:
             tenancy_address=peers.addresses["tenancy"],
             audit_address=peers.addresses["audit"],
             jwks_refetch_floor_seconds=0.0,
+            authz_leases=False,  # the doubles read versions per request (see test_leases)
         )
         app = create_app(config)
         transport = httpx.ASGITransport(app=app)

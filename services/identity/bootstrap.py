@@ -9,6 +9,7 @@ from sqlalchemy import MetaData
 from canopy.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.adapters.catalogue import permission_catalogue
 from services.identity.adapters.db.tables import identity_tables
+from services.identity.adapters.events.fences import NatsFences
 from services.identity.adapters.events.handlers import (
     ACCOUNT_CREATED,
     ACCOUNTS_CONSUMER,
@@ -49,7 +50,8 @@ async def bootstrap(
     async with open_backends(config, schema=SCHEMA, pool_size=pool_size) as backends:
         try:
             tables = identity_tables(MetaData(schema=SCHEMA))
-            store = IdentityStore(backends.db, tables, Outbox(tables.outbox))
+            fences = NatsFences(backends.nats, ack_timeout=config.authz_fence_ack_seconds)
+            store = IdentityStore(backends.db, tables, Outbox(tables.outbox), fences)
             passwords = passwords or Passwords(
                 time_cost=config.argon2_time_cost,
                 memory_cost_kib=config.argon2_memory_cost_kib,
@@ -70,6 +72,7 @@ async def bootstrap(
                 verifier=verifier or NoDns(),
                 catalogue=catalogue,
                 refresh_lifetime_seconds=config.refresh_token_lifetime_seconds,
+                authz_lease_seconds=config.authz_lease_seconds,
             )
             relay = OutboxRelay(backends.db, tables.outbox, backends.js)
             accounts = EventConsumer(

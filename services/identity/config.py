@@ -15,3 +15,8 @@ class IdentityConfig(ServedConfig):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    # Leases on caching authz versions (the gateway's): how long one lasts unrenewed, and how
+    # long an authorization change waits for a holder to acknowledge its fence before breaking
+    # the holder's lease (and then waiting for it to run out).
+    authz_lease_seconds: float = Field(default=3.0, ge=1.0, le=60.0)
+    authz_fence_ack_seconds: float = Field(default=0.5, gt=0.0, le=10.0)

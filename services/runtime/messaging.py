@@ -4,6 +4,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -27,9 +28,15 @@ log = logging.getLogger(__name__)
 Handler = Callable[[events_pb2.Event, AsyncSession], Awaitable[None]]
 
 
-async def connect_nats(url: str, *, name: str) -> NatsClient:
+async def connect_nats(url: str, *, name: str, **callbacks: Any) -> NatsClient:
+    """A client that reconnects for ever; `callbacks` as nats.connect takes them."""
     return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        **callbacks,
     )
 
 

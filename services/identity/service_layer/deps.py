@@ -20,3 +20,5 @@ class Deps:
     refresh_lifetime_seconds: int = 30 * 86_400
     # An API key's last use is written at most this often.
     api_key_touch_seconds: int = 60
+    # How long a lease on caching authz versions lasts unrenewed.
+    authz_lease_seconds: float = 3.0

@@ -1,9 +1,10 @@
 """What identity's use cases need from outside: tenancy's tenant tree, a DNS TXT lookup."""
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
+from services.identity.domain.leases import Fence, Lease
 from services.runtime.errors import InvalidInput, PreconditionFailed
 
 
@@ -48,3 +49,15 @@ class NoDns:
 
     async def txt_records(self, name: str) -> list[str]:
         return []
+
+
+class FenceNotifier(Protocol):
+    """Tells lease holders of an authorization change (over NATS, in production)."""
+
+    async def tell(self, holders: Sequence[Lease], fence: Fence) -> list[uuid.UUID]:
+        """Send `fence` to every holder; the lease ids of those that did not acknowledge it."""
+        ...
+
+    async def withdraw(self, holders: Sequence[Lease], fence: Fence) -> None:
+        """Best effort: the change of `fence` rolled back; its holders may stop waiting for it."""
+        ...

@@ -1,8 +1,9 @@
-"""Stand-ins for identity's ports: tenancy's tenant tree and a DNS TXT lookup."""
+"""Stand-ins for identity's ports: tenancy's tenant tree, a DNS TXT lookup, fence holders."""
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
+from services.identity.domain.leases import Fence, Lease
 from services.identity.service_layer.ports import UnknownScope
 
 
@@ -57,3 +58,13 @@ class FakeDns:
 
     async def txt_records(self, name: str) -> list[str]:
         return list(self.records.get(name, []))
+
+
+class NobodyListens:
+    """A FenceNotifier whose holders never answer (a store that no gateway leases from)."""
+
+    async def tell(self, holders: Sequence[Lease], fence: Fence) -> list[uuid.UUID]:
+        return [holder.lease_id for holder in holders]
+
+    async def withdraw(self, holders: Sequence[Lease], fence: Fence) -> None:
+        return None

@@ -46,7 +46,6 @@ def test_the_four_preset_roles_match_the_services_readme() -> None:
         assert PRESET_ROLES[role] == permissions, role
 
 
-
 def test_admin_holds_every_declared_permission_except_the_service_only_ones() -> None:
     rules = method_rules(tenancy_pb2, identity_pb2, ingestion_pb2, canonical_pb2, audit_pb2)
     declared = {rule.permission for rule in rules.values() if rule.permission}

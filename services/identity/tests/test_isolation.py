@@ -15,6 +15,7 @@ from services.identity.bootstrap import MIGRATIONS_DIR, SCHEMA
 from services.identity.config import IdentityConfig
 from services.identity.service_layer.signing import TokenSigner, wrap_purpose
 from services.identity.service_layer.unit_of_work import IdentityStore
+from services.identity.tests.fakes import NobodyListens
 from services.identity.tests.helpers import (
     PASSWORD,
     create_user,
@@ -132,7 +133,7 @@ async def test_replicas_starting_together_create_one_signing_key(
         migrate(config, SCHEMA, MIGRATIONS_DIR)
         db = Database(config.app_url(SCHEMA), pool_size=4)
         tables = identity_tables(MetaData(schema=SCHEMA))
-        store = IdentityStore(db, tables, Outbox(tables.outbox))
+        store = IdentityStore(db, tables, Outbox(tables.outbox), NobodyListens())
         wrapper = KeyWrapper(config.key_encryption_key)
         try:
             kids = await asyncio.gather(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity.adapters.db.tables import IdentityTables
 from services.identity.domain.api_keys import ApiKey, ServiceAccount
 from services.identity.domain.domains import Domain, DomainRule
+from services.identity.domain.leases import Lease
 from services.identity.domain.resolution import GrantedPermissions
 from services.identity.domain.roles import (
     ADMIN,
@@ -29,6 +30,8 @@ from services.runtime.ids import new_id
 
 # Serializes signing-key creation across replicas (pg_advisory_xact_lock key).
 SIGNING_KEY_LOCK = 0x1D3_5161
+# Taking an authz lease waits for every fencing transaction in flight (see AuthzLeases).
+AUTHZ_LEASES_LOCK = 0x1D3_1EA5
 
 
 def _user(row: Row) -> User:  # type: ignore[type-arg]
@@ -269,6 +272,73 @@ class AuthzVersions:
     def current_alone(account_id: uuid.UUID) -> Executable:
         """The version as one statement needing no transaction or scope (see migration 0003)."""
         return select(func.identity.authz_version_of(account_id))
+
+
+class AuthzLeases:
+    """Who holds a lease on caching authz versions, until when (the database's clock decides).
+
+    Fencing transactions hold a shared advisory lock until they commit and taking a lease waits
+    for the exclusive one, so a new holder's first reads see every change that was fenced
+    without it.
+    """
+
+    def __init__(self, session: AsyncSession, tables: IdentityTables) -> None:
+        self.session = session
+        self.t = tables.authz_leases
+
+    async def take(self, lease: Lease, seconds: float) -> None:
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUTHZ_LEASES_LOCK}
+        )
+        t = self.t
+        await self.session.execute(delete(t).where(t.c.expires_at < func.clock_timestamp()))
+        await self.session.execute(
+            insert(t).values(
+                lease_id=lease.lease_id,
+                fence_subject=lease.fence_subject,
+                expires_at=_after(seconds),
+            )
+        )
+
+    async def extend(self, lease_id: uuid.UUID, seconds: float) -> bool:
+        """False when the lease ran out or was broken: fences may have passed its holder by."""
+        t = self.t
+        extended = await self.session.execute(
+            update(t)
+            .where(t.c.lease_id == lease_id, t.c.expires_at > func.clock_timestamp())
+            .values(expires_at=_after(seconds))
+            .returning(t.c.lease_id)
+        )
+        return extended.first() is not None
+
+    async def release(self, lease_id: uuid.UUID) -> None:
+        await self.session.execute(delete(self.t).where(self.t.c.lease_id == lease_id))
+
+    async def hold_for_fencing(self) -> None:
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": AUTHZ_LEASES_LOCK}
+        )
+
+    async def live(self) -> list[Lease]:
+        t = self.t
+        rows = await self.session.execute(
+            select(t.c.lease_id, t.c.fence_subject).where(t.c.expires_at > func.clock_timestamp())
+        )
+        return [Lease(row.lease_id, row.fence_subject) for row in rows]
+
+    async def break_leases(self, lease_ids: Sequence[uuid.UUID]) -> float:
+        """End these leases now; the seconds until the last of them would have run out (their
+        holders keep using their caches until then, so a fence must wait that long)."""
+        t = self.t
+        left = func.greatest(func.extract("epoch", t.c.expires_at - func.clock_timestamp()), 0)
+        rows = await self.session.execute(
+            delete(t).where(t.c.lease_id.in_(lease_ids)).returning(left)
+        )
+        return max((float(value) for value in rows.scalars()), default=0.0)
+
+
+def _after(seconds: float):  # type: ignore[no-untyped-def]
+    return func.clock_timestamp() + func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
 def _role(row: Row) -> Role:  # type: ignore[type-arg]
@@ -1232,6 +1302,7 @@ class Repositories:
     users: Users
     memberships: Memberships
     authz: AuthzVersions
+    leases: AuthzLeases
     roles: Roles
     grants: Grants
     service_accounts: ServiceAccounts
@@ -1248,6 +1319,7 @@ class Repositories:
             users=Users(session, tables),
             memberships=Memberships(session, tables),
             authz=AuthzVersions(session, tables),
+            leases=AuthzLeases(session, tables),
             roles=Roles(session, tables),
             grants=Grants(session, tables),
             service_accounts=ServiceAccounts(session, tables),

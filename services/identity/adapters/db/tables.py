@@ -34,6 +34,7 @@ class IdentityTables:
     role_grants: Table
     signing_keys: Table
     account_authz: Table
+    authz_leases: Table
     service_accounts: Table
     api_keys: Table
     refresh_tokens: Table
@@ -140,6 +141,14 @@ def identity_tables(metadata: MetaData) -> IdentityTables:
         Column("version", BigInteger, nullable=False, server_default="0"),
         *timestamps(),
     )
+    authz_leases = Table(
+        "authz_leases",
+        metadata,
+        Column("lease_id", Uuid, primary_key=True),
+        Column("fence_subject", Text, nullable=False),
+        Column("expires_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
     service_accounts = Table(
         "service_accounts",
         metadata,
@@ -222,6 +231,7 @@ def identity_tables(metadata: MetaData) -> IdentityTables:
         role_grants=role_grants,
         signing_keys=signing_keys,
         account_authz=account_authz,
+        authz_leases=authz_leases,
         service_accounts=service_accounts,
         api_keys=api_keys,
         refresh_tokens=refresh_tokens,

@@ -16,6 +16,7 @@ from services.identity.domain.users import Membership, User
 from services.identity.service_layer import (
     api_keys,
     domains,
+    leases,
     resolution,
     roles,
     tokens,
@@ -535,6 +536,24 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             store=self.store, account_id=request.account_id
         )
         return identity_pb2.AuthzVersion(account_id=str(account_id), version=version)
+
+    async def RenewAuthzLease(
+        self, request: identity_pb2.RenewAuthzLeaseRequest, context: Context
+    ) -> identity_pb2.AuthzLease:
+        seconds = await leases.renew_lease(
+            self.store,
+            lease_id=request.lease_id,
+            fence_subject=request.fence_subject,
+            acquire=request.acquire,
+            seconds=self.deps.authz_lease_seconds,
+        )
+        return identity_pb2.AuthzLease(lease_id=request.lease_id, seconds=seconds)
+
+    async def ReleaseAuthzLease(
+        self, request: identity_pb2.ReleaseAuthzLeaseRequest, context: Context
+    ) -> identity_pb2.ReleaseAuthzLeaseResponse:
+        await leases.release_lease(self.store, lease_id=request.lease_id)
+        return identity_pb2.ReleaseAuthzLeaseResponse()
 
     # Domains and domain rules.
 

@@ -94,13 +94,14 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
 
     def _admit(self, rule: MethodRule, context: grpc.aio.ServicerContext) -> CallContext | None:
         metadata = dict(context.invocation_metadata() or ())
-        correlation_id.set(str(metadata.get(CORRELATION_KEY, "")))
+        correlation = str(metadata.get(CORRELATION_KEY, ""))
+        correlation_id.set(correlation)
         if rule.public:
             return None
         token = metadata.get(METADATA_KEY)
         if not token:
             raise errors.Unauthenticated("no context token")
-        ctx = self.tokens.verify(str(token))
+        ctx = self.tokens.verify(str(token), correlation)
         if not rule.authenticated:
             ctx.require(rule.permission)
         correlation_id.set(ctx.correlation_id)

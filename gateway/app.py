@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
+import orjson
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -270,7 +271,14 @@ class Gateway:
                     },
                 )
             raise problem from error
-        return JSONResponse(json_of(response))
+        return ApiJSONResponse(json_of(response))
+
+
+class ApiJSONResponse(JSONResponse):
+    """JSONResponse rendered by orjson (several times faster for list responses)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def call_context(

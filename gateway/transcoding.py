@@ -2,11 +2,13 @@
 a response message back to JSON. Unknown fields are refused, never silently dropped.
 """
 
+import base64
+import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -54,10 +56,93 @@ def request_of(
 
 
 def json_of(message: Message) -> dict[str, Any]:
-    """A response message as the API's JSON: proto field names, every field present."""
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    """A response message as the API's JSON: proto field names, every field present.
+
+    The same dict as json_format.MessageToDict(preserving_proto_field_name=True,
+    always_print_fields_with_no_presence=True) (a test holds them equal for every message of
+    the API), about ten times faster: each message type's fields are planned once.
+    """
+    return _message_json(message)  # type: ignore[return-value]
+
+
+Converter = Callable[[Any], Any]
+# Message full name -> (field name, has presence, converter) for each field.
+_PLANS: dict[str, list[tuple[str, bool, Converter]]] = {}
+_INT64 = {
+    FieldDescriptor.CPPTYPE_INT64,
+    FieldDescriptor.CPPTYPE_UINT64,
+}
+
+
+def _message_json(message: Message) -> Any:
+    descriptor = message.DESCRIPTOR
+    if descriptor.full_name == "google.protobuf.Timestamp":
+        return _timestamp_json(message.seconds, message.nanos)  # type: ignore[attr-defined]
+    if descriptor.full_name == "google.protobuf.Duration":
+        return message.ToJsonString()  # type: ignore[attr-defined]
+    if descriptor.file.package == "google.protobuf":  # wrappers, Struct, Any, ...: rare
+        return json_format.MessageToDict(
+            message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+    plan = _PLANS.get(descriptor.full_name)
+    if plan is None:
+        plan = _PLANS[descriptor.full_name] = [
+            (f.name, f.has_presence, _field_converter(f)) for f in descriptor.fields
+        ]
+    return {
+        name: convert(getattr(message, name))
+        for name, presence, convert in plan
+        if not presence or message.HasField(name)
+    }
+
+
+@functools.lru_cache(maxsize=65_536)
+def _timestamp_json(seconds: int, nanos: int) -> str:
+    # Lists show the same records again and again; formatting is most of their cost.
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos).ToJsonString()
+
+
+def _field_converter(field: FieldDescriptor) -> Converter:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        value = _value_converter(field.message_type.fields_by_name["value"])
+        return lambda entries: {_map_key(k): value(v) for k, v in entries.items()}
+    one = _value_converter(field)
+    if field.is_repeated:
+        return lambda values: [one(v) for v in values]
+    return one
+
+
+def _map_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def _value_converter(field: FieldDescriptor) -> Converter:
+    kind = field.cpp_type
+    if kind == FieldDescriptor.CPPTYPE_MESSAGE:
+        return _message_json
+    if kind == FieldDescriptor.CPPTYPE_ENUM:
+        if field.enum_type.full_name == "google.protobuf.NullValue":
+            return lambda value: None
+        names = {v.number: v.name for v in field.enum_type.values}
+        return lambda value: names.get(value, value)
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return lambda value: base64.b64encode(value).decode()
+    if kind in _INT64:
+        return str
+    if kind in (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE):
+        return lambda value: _float_json(field, value)
+    return _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _float_json(field: FieldDescriptor, value: float) -> Any:
+    # Non-finite numbers and float32 rounding as json_format has them.
+    return json_format._Printer()._FieldToJsonObject(field, value)  # noqa: SLF001
 
 
 def _json_of(body: bytes) -> Any:

@@ -1,9 +1,11 @@
 """HTTP -> request message and response -> JSON."""
 
 import json
+import random
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from canopy.audit.v1 import audit_pb2
@@ -132,3 +134,80 @@ def test_responses_render_every_field_by_proto_name(table: RouteTable) -> None:
     assert rendered["status"] == "FILE_STATUS_LOADED"
     assert rendered["duplicate_of"] == "" and rendered["rows_rejected"] == "0"
     assert json_of(ingestion_pb2.ListFilesResponse()) == {"files": [], "next_page_token": ""}
+
+
+def filled(message: Message, rng: random.Random, depth: int = 0) -> Message:
+    """`message` with a random value in every field (nested messages to a few levels)."""
+    name = message.DESCRIPTOR.full_name
+    if name in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
+        message.seconds = rng.randint(0, 4_000_000_000)  # type: ignore[attr-defined]
+        message.nanos = rng.choice([0, 1_000, 123_000_000, 999_999_999])  # type: ignore[attr-defined]
+        return message
+    if message.DESCRIPTOR.file.package == "google.protobuf":
+        return message  # other well-known types go through json_format itself
+    for field in message.DESCRIPTOR.fields:
+        if field.containing_oneof is not None and rng.random() < 0.5:
+            continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            key_field = field.message_type.fields_by_name["key"]
+            value_field = field.message_type.fields_by_name["value"]
+            for _ in range(rng.randint(0, 2)):
+                key = scalar(key_field, rng)
+                if value_field.message_type is not None:
+                    if depth < 3:
+                        filled(getattr(message, field.name)[key], rng, depth + 1)
+                else:
+                    getattr(message, field.name)[key] = scalar(value_field, rng)
+            continue
+        if field.message_type is not None:
+            if depth >= 3 or rng.random() < 0.2:
+                continue
+            if field.is_repeated:
+                for _ in range(rng.randint(0, 2)):
+                    filled(getattr(message, field.name).add(), rng, depth + 1)
+            else:
+                getattr(message, field.name).SetInParent()
+                filled(getattr(message, field.name), rng, depth + 1)
+            continue
+        if field.is_repeated:
+            getattr(message, field.name).extend(scalar(field, rng) for _ in range(2))
+        elif rng.random() < 0.8:
+            setattr(message, field.name, scalar(field, rng))
+    return message
+
+
+def scalar(field: Any, rng: random.Random) -> Any:
+    kind = field.type
+    if field.enum_type is not None:
+        numbers = [v.number for v in field.enum_type.values]
+        return rng.choice([*numbers, max(numbers) + 7])  # an unknown value too
+    if kind == field.TYPE_BOOL:
+        return rng.random() < 0.5
+    if kind == field.TYPE_STRING:
+        return rng.choice(["", "a", "Ünïcode ✓", "x" * 40])
+    if kind == field.TYPE_BYTES:
+        return rng.randbytes(rng.randint(0, 9))
+    if kind in (field.TYPE_DOUBLE, field.TYPE_FLOAT):
+        return rng.choice([0.0, 1.5, -2.25, 0.1, float("inf"), float("nan")])
+    if kind in (field.TYPE_UINT32, field.TYPE_FIXED32, field.TYPE_UINT64, field.TYPE_FIXED64):
+        return rng.randint(0, 2**31)
+    return rng.randint(-(2**31), 2**31)
+
+
+def test_json_of_equals_json_format_for_every_response_of_the_api(table: RouteTable) -> None:
+    def normal(value: Any) -> Any:  # NaN != NaN: compare the JSON text
+        return json.dumps(value, sort_keys=True)
+
+    rng = random.Random(20261122)
+    classes = {r.response_class for r in table} | {r.request_class for r in table}
+    assert len(classes) > 50
+    for cls in sorted(classes, key=lambda c: c.DESCRIPTOR.full_name):
+        for _ in range(5):
+            message = filled(cls(), rng)
+            expected = json_format.MessageToDict(
+                message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+            assert normal(json_of(message)) == normal(expected), cls.DESCRIPTOR.full_name
+        assert json_of(cls()) == json_format.MessageToDict(
+            cls(), preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )

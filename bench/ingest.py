@@ -101,6 +101,14 @@ def write_customers(path: Path, rows: int) -> int:
     return path.stat().st_size
 
 
+def rows_for_bytes(size: int) -> int:
+    """How many rows make a customer file of about `size` bytes (measured on a sample)."""
+    sample = 10_000
+    with tempfile.TemporaryDirectory() as scratch:
+        sample_size = write_customers(Path(scratch) / "sample.csv", sample)
+    return max(1, round(size / (sample_size / sample)))
+
+
 def psql_copy(database_url: str, path: Path) -> float:
     """Seconds `\\copy` takes to load the file into a fresh plain table."""
     table = f"bench_copy_{uuid.uuid4().hex[:8]}"
@@ -237,6 +245,57 @@ class MemorySampler:
         return "peak RSS: " + ", ".join(parts)
 
 
+class CpuMeter:
+    """CPU seconds each service (with its finished load workers) and PostgreSQL (the postmaster
+    and its running processes) spend between `start` and `stop`: where the load's time goes."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.spent: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.spent = {name: -seconds for name, seconds in self._now().items()}
+
+    def stop(self) -> None:
+        for name, seconds in self._now().items():
+            self.spent[name] = self.spent.get(name, 0.0) + seconds
+
+    def report(self) -> str:
+        parts = [f"{name} {seconds:.1f}" for name, seconds in self.spent.items()]
+        return "CPU seconds: " + ", ".join(parts)
+
+    def _now(self) -> dict[str, float]:
+        seconds = {
+            name: _cpu_seconds(self.stack.processes.process(name).pid, children=True)
+            for name in SERVICES
+        }
+        postmaster = _postmaster(self.stack)
+        if postmaster:
+            server = [postmaster, *_children(postmaster)]
+            seconds["postgres"] = sum(_cpu_seconds(pid) for pid in server)
+        return seconds
+
+
+def _cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """utime + stime of a process (and of its waited-for children): /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postmaster(stack: Stack) -> int | None:
+    """The embedded server's postmaster (first line of its postmaster.pid)."""
+    try:
+        return int((stack.var_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _status_kib(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -268,8 +327,15 @@ def _children(pid: int) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the customer file")
+    parser.add_argument(
+        "--gigabytes",
+        type=float,
+        help="size the file instead: as many rows as make this many GiB (1: about 11M rows)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
     args = parser.parse_args()
+    if args.gigabytes:
+        args.rows = rows_for_bytes(int(args.gigabytes * 2**30))
     if not Path(PSQL).exists():
         sys.exit(f"{PSQL} is missing (apt-get install postgresql-client)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -290,10 +356,13 @@ def main() -> None:
             account.create()
             copy_seconds = psql_copy(stack.database_url, path)
             name = f"customers_{uuid.uuid4().hex[:6]}.csv"
+            cpu = CpuMeter(stack)
             with MemorySampler(stack) as memory:
                 started = time.monotonic()
                 closed = asyncio.run(upload(stack, account, path, name))
+                cpu.start()
                 final, file = wait_until_final(account, name, timeout=max(600, args.rows / 500))
+                cpu.stop()
             copy_seconds = min(copy_seconds, psql_copy(stack.database_url, path))
         if file["status"] != "FILE_STATUS_LOADED" or int(file["rows_created"]) != args.rows:
             raise RuntimeError(f"the load did not load every row: {file}")
@@ -305,6 +374,7 @@ def main() -> None:
             f" (the upload before it: {closed - started:.1f} s)"
         )
         print(memory.report())
+        print(cpu.report())
         print(
             f"ingest ratio {canopy_rate / copy_rate:.2f}"
             f" (canopy {canopy_rate / 1000:.0f}k rows/s, copy {copy_rate / 1000:.0f}k rows/s)"

@@ -56,9 +56,7 @@ class LoadOutcome:
     source_schema_version: int = 0
 
     def used(self, source_schema: str, version: int) -> "LoadOutcome":
-        return dataclasses.replace(
-            self, source_schema=source_schema, source_schema_version=version
-        )
+        return dataclasses.replace(self, source_schema=source_schema, source_schema_version=version)
 
     @classmethod
     def failed(cls, reason: str, rows_total: int = 0) -> "LoadOutcome":

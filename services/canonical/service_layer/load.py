@@ -220,6 +220,7 @@ class _FileLoad:
                     "workers": self.loader.workers if self.parallel else 0,
                     "stage_seconds": round(staged - started, 3),
                     "merge_seconds": round(time.monotonic() - staged, 3),
+                    "merge_steps": merged.steps,
                 }
             },
         )

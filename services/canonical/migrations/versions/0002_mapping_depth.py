@@ -59,7 +59,7 @@ def upgrade() -> None:
         f"ALTER TABLE {S}.rejects"
         " ADD COLUMN reason_columns text[] NOT NULL DEFAULT '{}',"
         " ADD COLUMN value_columns text[] NOT NULL DEFAULT '{}',"
-        ' ADD COLUMN "values" text[] NOT NULL DEFAULT \'{}\''
+        " ADD COLUMN \"values\" text[] NOT NULL DEFAULT '{}'"
     )
 
     # Keyed blind index of searchable fields: HMAC-SHA256 digests, never the plaintext.

@@ -23,7 +23,6 @@ def clean_text(value: str, *, field: str, max_length: int) -> str:
     return cleaned
 
 
-
 def parse_ids(values: Iterable[str], *, field: str) -> tuple[uuid.UUID, ...]:
     """Ids in the order given, each once."""
     return tuple(dict.fromkeys(parse_id(v, field=field) for v in values))

@@ -3,6 +3,7 @@ what it uploaded and what the platform wrote back."""
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from services.ingestion.adapters.db.repositories import Repositories, ZoneDocument
@@ -69,8 +70,12 @@ async def receive_upload(
         raise
     ctx = context_of(session)
     file_id = new_id()
-    storage_path = await ports.store.keep(
-        upload, account_id=session.account_id, dropzone_id=session.dropzone_id, file_id=file_id
+    # Moving the file into the store and flushing it runs while the zone is locked and read;
+    # the file is durable before the transaction that records it commits.
+    keeping = asyncio.ensure_future(
+        ports.store.keep(
+            upload, account_id=session.account_id, dropzone_id=session.dropzone_id, file_id=file_id
+        )
     )
     try:
         async with ports.db.transaction(scope_of(session)) as tx:
@@ -94,6 +99,7 @@ async def receive_upload(
                 usage=usage,
             )
             limits.check_upload(upload.size_bytes)
+            storage_path = await keeping
             arrival = file_arrived(name=name, routes=zone.routes, original=original)
             now = datetime.now(UTC)
             file = IngestedFile(
@@ -115,7 +121,7 @@ async def receive_upload(
             await repos.files.add(file)
             await ports.outbox.add(tx, builders.file_arrived(file, zone, ctx))
     except BaseException:
-        await asyncio.shield(ports.store.remove(storage_path))
+        await asyncio.shield(_undo_keep(ports, upload, keeping))
         raise
     log.info(
         "file received",
@@ -129,6 +135,16 @@ async def receive_upload(
         },
     )
     return file, limits.after(file.size_bytes)
+
+
+async def _undo_keep(ports: Ports, upload: FinishedUpload, keeping: Awaitable[str]) -> None:
+    """Remove the bytes of an upload that was not recorded, kept in the store or not."""
+    try:
+        storage_path = await keeping
+    except Exception:
+        await ports.store.discard(upload)
+        return
+    await ports.store.remove(storage_path)
 
 
 async def zone_listing(*, ports: Ports, session: SftpSession) -> list[IngestedFile]:

@@ -136,6 +136,21 @@ async def test_writes_out_of_order_still_get_the_right_hash(service: Service) ->
     assert file.size_bytes == 4000
 
 
+async def test_large_writes_in_any_order_are_stored_and_hashed_exactly(service: Service) -> None:
+    account, zone, username = await signed_in(service)
+    blocks = [os.urandom(600 * 1024) for _ in range(4)]  # each written by a worker thread
+    async with sftp_client(service.config, username) as sftp:
+        async with sftp.open("incoming/customers_large.csv", "wb") as remote:
+            for index in (0, 1, 3, 2):
+                await remote.write(blocks[index], index * len(blocks[0]))
+    file = await account.file_named(zone, "customers_large.csv")
+    content = b"".join(blocks)
+    assert file.sha256 == hashlib.sha256(content).hexdigest()
+    assert file.size_bytes == len(content)
+    stored = service.config.storage_dir / str(account.id) / zone.id / ".files" / file.id
+    assert stored.read_bytes() == content
+
+
 async def test_a_wrong_password_or_unknown_user_is_refused(service: Service) -> None:
     _, _, username = await signed_in(service)
     for user, password in ((username, "wrong password!"), ("nobody-here", "whatever-1234")):

@@ -6,7 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, and_, cast, delete, func, literal, or_, select, text, update
+from sqlalchemy import (
+    Uuid,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +53,33 @@ from services.runtime.errors import AlreadyExists
 Visible = Collection[uuid.UUID] | None
 # Status latencies are computed over a zone's most recent loads.
 LATENCY_SAMPLE = 200
+
+
+# Statements of every upload's commit, built once (their parameters bound at each call).
+_ZONE_WITH_TIER = select(
+    dropzones,
+    select(account_tiers.c.tier)
+    .where(account_tiers.c.account_id == bindparam("account_id"))
+    .scalar_subquery()
+    .label("account_tier"),
+).where(
+    dropzones.c.account_id == bindparam("account_id"),
+    dropzones.c.id == bindparam("dropzone_id"),
+    dropzones.c.deleted_at.is_(None),
+)
+_ZONE_WITH_TIER_LOCKED = _ZONE_WITH_TIER.with_for_update(of=dropzones)
+# The earliest file of the drop zone with this content that was not set aside.
+_ORIGINAL = (
+    select(files.c.id)
+    .where(
+        files.c.account_id == bindparam("account_id"),
+        files.c.dropzone_id == bindparam("dropzone_id"),
+        files.c.sha256 == bindparam("sha256"),
+        files.c.status.not_in([s.value for s in NOT_LOADED]),
+    )
+    .order_by(files.c.id)
+    .limit(1)
+)
 
 
 def _constraint(error: IntegrityError) -> str:
@@ -162,20 +201,9 @@ class DropZones:
         what it holds, in one statement. Locked, the zone's row is its latest version, so
         what it holds is exact (a trigger on files keeps it there); anything else this
         statement read (the tier) is as of before the wait for the lock."""
-        tier = (
-            select(account_tiers.c.tier)
-            .where(account_tiers.c.account_id == account_id)
-            .scalar_subquery()
-            .label("account_tier")
-        )
-        query = select(dropzones, tier).where(
-            dropzones.c.account_id == account_id,
-            dropzones.c.id == dropzone_id,
-            dropzones.c.deleted_at.is_(None),
-        )
-        if for_update:
-            query = query.with_for_update(of=dropzones)
-        row = (await self.session.execute(query)).mappings().first()
+        query = _ZONE_WITH_TIER_LOCKED if for_update else _ZONE_WITH_TIER
+        params = {"account_id": account_id, "dropzone_id": dropzone_id}
+        row = (await self.session.execute(query, params)).mappings().first()
         if row is None:
             return None
         usage = Usage(files=int(row["stored_files"]), bytes=int(row["stored_bytes"]))
@@ -414,22 +442,23 @@ class Files:
 
     async def add(self, file: IngestedFile) -> None:
         await self.session.execute(
-            files.insert().values(
-                id=file.id,
-                account_id=file.account_id,
-                dropzone_id=file.dropzone_id,
-                name=file.name,
-                size_bytes=file.size_bytes,
-                sha256=file.sha256,
-                storage_path=file.storage_path,
-                status=file.status.value,
-                status_reason=file.status_reason,
-                duplicate_of=file.duplicate_of,
-                source_schema=file.source_schema,
-                received_at=file.received_at,
-                updated_at=file.updated_at,
-                login_id=file.login_id,
-            )
+            files.insert(),
+            {
+                "id": file.id,
+                "account_id": file.account_id,
+                "dropzone_id": file.dropzone_id,
+                "name": file.name,
+                "size_bytes": file.size_bytes,
+                "sha256": file.sha256,
+                "storage_path": file.storage_path,
+                "status": file.status.value,
+                "status_reason": file.status_reason,
+                "duplicate_of": file.duplicate_of,
+                "source_schema": file.source_schema,
+                "received_at": file.received_at,
+                "updated_at": file.updated_at,
+                "login_id": file.login_id,
+            },
         )
 
     async def get(
@@ -538,23 +567,8 @@ class Files:
     async def original_of(
         self, account_id: uuid.UUID, dropzone_id: uuid.UUID, sha256: str
     ) -> uuid.UUID | None:
-        query = self._original_query(account_id, dropzone_id, sha256)
-        return (await self.session.execute(query)).scalar_one_or_none()
-
-    @staticmethod
-    def _original_query(account_id: uuid.UUID, dropzone_id: uuid.UUID, sha256: str) -> Any:
-        """The earliest file of the drop zone with this content that was not set aside."""
-        return (
-            select(files.c.id)
-            .where(
-                files.c.account_id == account_id,
-                files.c.dropzone_id == dropzone_id,
-                files.c.sha256 == sha256,
-                files.c.status.not_in([s.value for s in NOT_LOADED]),
-            )
-            .order_by(files.c.id)
-            .limit(1)
-        )
+        params = {"account_id": account_id, "dropzone_id": dropzone_id, "sha256": sha256}
+        return (await self.session.execute(_ORIGINAL, params)).scalar_one_or_none()
 
     async def listing(
         self, account_id: uuid.UUID, dropzone_id: uuid.UUID, *, limit: int

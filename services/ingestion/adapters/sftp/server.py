@@ -547,7 +547,9 @@ class ZoneSftp(asyncssh.SFTPServer):
         return _attrs(self._upload(file_obj).upload.size_bytes, datetime.now(UTC))
 
     async def fsync(self, file_obj: object) -> None:
-        self._touch()  # an upload is flushed to disk when the client closes it
+        # An upload is flushed to disk before it counts: at its close, or at its rename into
+        # place when closed under a temporary name.
+        self._touch()
 
     def close(self, file_obj: object) -> Awaitable[None]:
         if isinstance(file_obj, _OpenDocument):

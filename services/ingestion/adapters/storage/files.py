@@ -104,19 +104,19 @@ class Upload:
         self._size = max(self._size, offset + len(data))
 
     async def finish(self) -> None:
-        """Flush to disk and settle the digest; the upload can then be kept or discarded."""
-        await asyncio.to_thread(self._finish)
-
-    def _finish(self) -> None:
-        assert self._fd is not None, "the upload already ended"
+        """Settle the digest; the upload can then be kept or discarded. Flushing to disk is
+        `keep`'s: only a kept file needs it."""
         if not self._sequential or self._hashed != self._size:
-            self._hash = hashlib.sha256()
-            os.lseek(self._fd, 0, os.SEEK_SET)
-            while block := os.read(self._fd, HASH_BLOCK):
-                self._hash.update(block)
-        os.fsync(self._fd)
+            await asyncio.to_thread(self._hash_again)
         self._close()
         self._digest = self._hash.hexdigest()
+
+    def _hash_again(self) -> None:
+        assert self._fd is not None, "the upload already ended"
+        self._hash = hashlib.sha256()
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        while block := os.read(self._fd, HASH_BLOCK):
+            self._hash.update(block)
 
     def _close(self) -> None:
         if self._fd is not None:
@@ -186,9 +186,10 @@ class LocalFileStore:
             self._directories.add(directory)
 
     def _keep(self, source: Path, target: Path) -> None:
-        """Move a flushed file into place and flush its directory, so the move itself
-        survives a crash before the database records the file (the file's own fsync does not
-        cover its new directory entry)."""
+        """Move a finished file into place, then flush it and its directory, so file and move
+        survive a crash before the database records the file (the file's own flush does not
+        cover its new directory entry). Flushing after the move lets a journaling file system
+        commit both at once, leaving little for the directory's flush."""
         self._ensure_directory(target.parent)
         try:
             os.rename(source, target)
@@ -196,11 +197,12 @@ class LocalFileStore:
             self._directories.discard(target.parent)
             self._ensure_directory(target.parent)
             os.rename(source, target)
-        directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        for path, flags in ((target, os.O_NOFOLLOW), (target.parent, os.O_DIRECTORY)):
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     async def discard(self, upload: FinishedUpload) -> None:
         assert isinstance(upload, Upload), "only uploads begun here can be discarded"

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.packages import ensure_debian_package
 from devstack import seed
 from devstack.ports import free_port
 from devstack.processes import ProcessGroup, wait_for_port
@@ -195,17 +196,9 @@ def client_version() -> str:
 
 def ensure_openssh_installed() -> None:
     """Install Debian's openssh-server (which brings the client) when sshd or sftp is missing."""
-    if SSHD.exists() and shutil.which("sftp"):
-        return
-    print("installing openssh-server from Debian's packages", flush=True)
-    install = ["apt-get", "install", "-y", "-q", "openssh-server"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode == 0:
-        return
-    subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
-    result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"could not install openssh-server: {result.stderr.strip()[-2000:]}")
+    ensure_debian_package(
+        "openssh-server", installed=SSHD.exists() and shutil.which("sftp") is not None
+    )
 
 
 def bench_user() -> ServiceUser:

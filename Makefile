@@ -31,6 +31,7 @@ run: $(PROTO_STAMP) ## run everything (embedded PostgreSQL and NATS unless DATAB
 test: $(PROTO_STAMP) ## the whole suite: boundaries, lint, unit, integration and end to end
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 bench: $(PROTO_STAMP) ## benchmarks against the raw limits on this machine (minutes)

@@ -37,7 +37,7 @@ def identity_calls(stack: Stack, *methods: str) -> int:
     total = 0.0
     for line in page.splitlines():
         if line.startswith("canopy_grpc_requests_total{") and any(
-            f"/{method}\"" in line for method in methods
+            f'/{method}"' in line for method in methods
         ):
             total += float(line.rsplit(" ", 1)[1])
     return int(total)

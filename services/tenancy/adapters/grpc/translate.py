@@ -19,7 +19,6 @@ STATUS_TO_PROTO = {
 }
 
 
-
 def parse_optional_id(value: str, *, field: str) -> uuid.UUID | None:
     """None for an empty field, else a valid id."""
     return parse_id(value, field=field) if value else None

@@ -142,7 +142,8 @@ class Account:
         subprocess.run(
             [sys.executable, "-m", "canopyctl", "accounts", "create", "--name", "Bench Motors"]
             + ["--slug", self.slug, "--admin-email", self.email]
-            + ["--admin-password", ADMIN_PASSWORD],
+            + ["--admin-password", ADMIN_PASSWORD]
+            + ["--tier", "professional"],  # files up to 10 GiB: the standard tier stops at 1
             env={**os.environ, **self.stack.env()},
             cwd=REPO,
             check=True,
